@@ -1,0 +1,208 @@
+"""The agent actor: the one owner of an agent's status, capacity and chats.
+
+How this works: queues and transfers *offer* chats; this actor alone decides
+(``capacity.decide_offer``), so the concurrent-chat limit holds however many
+queues offer at once.  After every change it pushes a fresh ``AgentView`` to
+each queue it belongs to, which is how queues learn that a slot freed up or
+that the agent came online.  Connections (websockets) register as event sinks;
+when the last one drops, a grace period starts on the routing clock, and only
+when it ends does the agent go offline and its chats follow the configured
+policy (keep, or back to the queue).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors import events
+from actors.messages import (
+    AgentChanged,
+    AgentConnect,
+    AgentDisconnect,
+    ChatClosed,
+    ChatUpdate,
+    Describe,
+    EventSink,
+    GraceExpired,
+    Offer,
+    OfferAnswer,
+    Requeue,
+    SetStatus,
+    TransferAnswer,
+    UnparkAnswer,
+    UnparkRequest,
+)
+from actors.routing import capacity
+from actors.routing.model import AgentState, AgentStatus
+from actors.runtime.entity import EntityActor
+
+if TYPE_CHECKING:
+    from actors.runtime.clock import Timer
+    from actors.system import Routing
+
+__all__ = ["AgentActor"]
+
+
+class AgentActor(EntityActor[AgentState]):
+    """Owns one agent: status, capacity, active and parked chats, connections."""
+
+    def on_start(self) -> None:
+        # connections outlive a restart of this actor, so they are kept by the system
+        self._sinks: list[EventSink] = self.routing.agent_sinks.setdefault(self.state.agent_id, [])
+        self._grace: Timer | None = None
+        self._published = -1
+        self._publish()
+
+    @property
+    def routing(self) -> Routing:
+        routing: Routing = self.supervisor.context
+        return routing
+
+    def handle(self, message: Any) -> Any:  # noqa: PLR0911
+        match message:
+            case Offer():
+                return self._offer(message)
+            case UnparkRequest(conversation_id):
+                return self._unpark(conversation_id)
+            case ChatClosed(conversation_id, _reason):
+                self._commit(capacity.release(self.state, conversation_id, self.clock.now()))
+            case ChatUpdate(conversation_id, event, parked):
+                if parked and conversation_id in self.state.active:
+                    self._commit(capacity.park(self.state, conversation_id))
+                self._push(event)
+            case SetStatus(status):
+                return self._set_status(status)
+            case AgentConnect(sink):
+                return self._connect(sink)
+            case AgentDisconnect(sink):
+                self._disconnect(sink)
+            case GraceExpired(disconnected_at):
+                self._grace_expired(disconnected_at)
+            case Describe():
+                return self.describe()
+            case _:
+                return super().handle(message)
+        return None
+
+    # -- decisions carried out ------------------------------------------------
+
+    def _offer(self, offer: Offer) -> None:
+        now = self.clock.now()
+        decline = capacity.decide_offer(
+            self.state, offer.conversation_id, offer.channel, offer.required_skills
+        )
+        if decline is None:
+            self._commit(capacity.accept(self.state, offer.conversation_id, offer.channel, now))
+            self._push(events.ConversationAssigned(offer.conversation_id, offer.summary))
+        view = capacity.view_of(self.state)
+        accepted = decline is None
+        reason = None if decline is None else decline.value
+        if offer.transfer:
+            conversation = self.routing.conversations.get(offer.conversation_id)
+            if conversation is not None:
+                answer = TransferAnswer(offer.offer_id, self.state.agent_id, accepted, reason)
+                conversation.tell(answer)
+        else:
+            queue = self.routing.queues.get(offer.queue_id)
+            if queue is not None:
+                queue.tell(
+                    OfferAnswer(
+                        offer.offer_id, offer.conversation_id, self.state.agent_id,
+                        accepted, reason, view,
+                    )
+                )
+
+    def _unpark(self, conversation_id: str) -> None:
+        state, decline = capacity.unpark(self.state, conversation_id, self.clock.now())
+        self._commit(state)
+        if decline is None:
+            self._push(events.ConversationUnparked(conversation_id))
+        conversation = self.routing.conversations.get(conversation_id)
+        if conversation is not None:
+            reason = None if decline is None else decline.value
+            conversation.tell(UnparkAnswer(self.state.agent_id, decline is None, reason))
+
+    def _set_status(self, status: AgentStatus) -> dict[str, Any]:
+        state = capacity.set_status(self.state, status, self.clock.now())
+        if state is not self.state:
+            self._commit(state)
+            self._push(events.StatusChanged(state.agent_id, state.status.value, self.since()))
+        return self.describe()
+
+    def _connect(self, sink: EventSink) -> dict[str, Any]:
+        if sink not in self._sinks:
+            self._sinks.append(sink)
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
+        self._commit(capacity.reconnect(self.state, self.clock.now()))
+        return self.describe()
+
+    def _disconnect(self, sink: EventSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+        if self._sinks or not self.state.connected:
+            return
+        now = self.clock.now()
+        self._commit(capacity.disconnect(self.state, now))
+        grace = self.routing.settings.disconnect_grace_s
+        at = self.state.disconnected_at
+        assert at is not None
+        self._grace = self.clock.call_later(grace, lambda: self.address.tell(GraceExpired(at)))
+
+    def _grace_expired(self, disconnected_at: float) -> None:
+        settings = self.routing.settings
+        state = self.state
+        if state.disconnected_at != disconnected_at:
+            return  # reconnected (and maybe dropped again) since
+        if not capacity.grace_expired(state, self.clock.now(), settings.disconnect_grace_s):
+            return
+        self._grace = None
+        state, requeue = capacity.go_offline_after_grace(
+            state, self.clock.now(), settings.disconnect_policy
+        )
+        self._commit(state)
+        for conversation_id in requeue:
+            conversation = self.routing.conversations.get(conversation_id)
+            if conversation is not None:
+                conversation.tell(Requeue(state.agent_id, "agent offline"))
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _commit(self, state: AgentState) -> None:
+        self.state = state
+        self._publish()
+
+    def _publish(self) -> None:
+        state = self.state
+        if state.version == self._published:
+            return
+        self._published = state.version
+        view = capacity.view_of(state)
+        for queue_id in state.queues:
+            queue = self.routing.queues.get(queue_id)
+            if queue is not None:
+                queue.tell(AgentChanged(view))
+
+    def _push(self, event: object) -> None:
+        for sink in self._sinks:
+            sink.push(event)
+
+    def since(self) -> float:
+        """Wall-clock time of the last status change."""
+        return self.clock.wall() - (self.clock.now() - self.state.status_since)
+
+    def describe(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "agent_id": state.agent_id,
+            "workspace": state.workspace,
+            "status": state.status.value,
+            "status_since": self.since(),
+            "seconds_in_status": self.clock.now() - state.status_since,
+            "connected": state.connected,
+            "capacity": state.capacity.total,
+            "active": sorted(state.active),
+            "parked": sorted(state.parked),
+            "queues": sorted(state.queues),
+        }

@@ -1,0 +1,472 @@
+"""The conversation actor: the one owner of a conversation's lifecycle.
+
+How this works: every command (park, resolve, transfer, a customer message...)
+is checked against the literal lifecycle table (``routing.lifecycle``) and the
+right to act (only the assigned agent parks or resolves; invited colleagues may
+write).  The conversation then tells the agent and queue actors what changed;
+they own capacity and waiting order.  Park frees the agent's slot at once (the
+agent moves the chat to its parked set).  A customer message on a parked chat
+unparks it by the queue's post-park policy: the same agent if *that agent*
+accepts (it alone knows whether it is online with room), else the queue; or
+the queue; or a flow.  While the agent decides, further customer messages are
+held and handed over after.  A resolved conversation is closed for good: a later
+customer message goes back to the directory, which opens a new, linked one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from actors import events
+from actors.errors import BadRequest, Forbidden, InvalidTransition
+from actors.messages import (
+    AgentMessage,
+    Assigned,
+    ChatClosed,
+    ChatUpdate,
+    CustomerMessage,
+    Describe,
+    EngagementChanged,
+    Enqueue,
+    Invite,
+    Offer,
+    Park,
+    ParkTimedOut,
+    Remove,
+    Requeue,
+    Reroute,
+    Resolve,
+    SetWorkStatus,
+    Transfer,
+    TransferAnswer,
+    UnparkAnswer,
+    UnparkRequest,
+    Withdraw,
+)
+from actors.routing import lifecycle
+from actors.routing.lifecycle import Event
+from actors.routing.model import (
+    HOLDS_SLOT,
+    AgentId,
+    ConversationState,
+    ConversationStatus,
+    PostParkPolicy,
+    QueueConfig,
+    QueueEntry,
+)
+from actors.runtime.entity import EntityActor
+
+if TYPE_CHECKING:
+    from actors.system import Routing
+
+__all__ = ["ConversationActor"]
+
+_WORK_EVENTS = {
+    ConversationStatus.IN_WORK: Event.SET_IN_WORK,
+    ConversationStatus.AWAITING_CUSTOMER: Event.AWAIT_CUSTOMER,
+    ConversationStatus.IN_DEVELOPMENT: Event.IN_DEVELOPMENT,
+    ConversationStatus.SOLUTION_PROPOSED: Event.PROPOSE_SOLUTION,
+}
+_PASSIVE = frozenset(
+    {ConversationStatus.PARKED, ConversationStatus.AWAITING_CUSTOMER, ConversationStatus.RESOLVED}
+)
+_offer_ids = itertools.count(1)
+#: customer messages kept for the next agent; the full transcript is in storage
+_HOLD_LIMIT = 50
+
+
+class ConversationActor(EntityActor[ConversationState]):
+    """Owns one conversation: its status, its agent, its participants."""
+
+    def on_start(self) -> None:
+        self._held: list[object] = []  # customer messages waiting for an unpark decision
+        self._unparking = False
+        self._transfer: tuple[int, AgentId | None] | None = None
+        if self.state.status is ConversationStatus.QUEUED:
+            self._enqueue()  # idempotent: a restart re-announces a waiting chat
+        elif self.state.status is ConversationStatus.FLOW:
+            self.routing.flows.start(self)
+
+    @property
+    def routing(self) -> Routing:
+        routing: Routing = self.supervisor.context
+        return routing
+
+    @property
+    def queue_config(self) -> QueueConfig:
+        return self.routing.queue_config(self.state.queue_id)
+
+    def can_passivate(self) -> bool:
+        return self.state.status in _PASSIVE and not self._unparking and self._transfer is None
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case CustomerMessage():
+                self._customer_message(message)
+            case Assigned(agent_id, queue_id):
+                self._assigned(agent_id, queue_id)
+            case UnparkAnswer(agent_id, accepted, _reason):
+                self._unpark_answer(agent_id, accepted)
+            case ParkTimedOut(parked_at):
+                self._park_timed_out(parked_at)
+            case TransferAnswer():
+                self._transfer_answer(message)
+            case Requeue(agent_id, reason):
+                self._requeue(agent_id, reason)
+            case AgentMessage(agent_id, content):
+                return self._agent_message(agent_id, content)
+            case Describe():
+                return self.describe()
+            case _:
+                return self._command(message)
+        return None
+
+    def _command(self, message: Any) -> Any:
+        """A client's command: carried out, then answered with the conversation's state."""
+        match message:
+            case Park(agent_id):
+                self._park(agent_id)
+            case SetWorkStatus(agent_id, status):
+                self._set_work_status(agent_id, status)
+            case Resolve(agent_id, topic):
+                self._resolve(agent_id, topic)
+            case Transfer():
+                self._transfer_to(message)
+            case Invite(agent_id, colleague):
+                self._invite(agent_id, colleague)
+            case Remove(agent_id, colleague):
+                self._remove(agent_id, colleague)
+            case _:
+                return super().handle(message)
+        return self.describe()
+
+    # -- customer side ----------------------------------------------------------
+
+    def _customer_message(self, message: CustomerMessage) -> None:
+        state = self.state
+        inbound = message.inbound
+        if state.status is ConversationStatus.RESOLVED:
+            self.routing.directory.tell(Reroute(inbound, state.conversation_id))
+            return
+        now = self.clock.now()
+        status = state.status
+        if status is not ConversationStatus.PARKED:
+            status = lifecycle.transition(status, Event.CUSTOMER_MESSAGE)
+        self.state = replace(
+            state, status=status, messages=state.messages + 1, last_customer_message_at=now
+        )
+        event = events.ConversationMessage(
+            state.conversation_id,
+            {
+                "direction": "in",
+                "provider_message_id": inbound.provider_message_id,
+                "timestamp": inbound.timestamp,
+                "content": dict(inbound.content),
+            },
+        )
+        if state.status is ConversationStatus.PARKED:
+            self._hold(event)
+            self._unpark()
+        elif state.agent_id is not None:
+            self._tell_participants(event)
+        else:
+            self._hold(event)  # queued or in a flow: the agent who takes it gets them
+
+    def _hold(self, event: object) -> None:
+        if len(self._held) < _HOLD_LIMIT:
+            self._held.append(event)
+
+    def _unpark(self) -> None:
+        if self._unparking:
+            return
+        state = self.state
+        policy = self.queue_config.post_park
+        if policy is PostParkPolicy.SAME_AGENT and state.parked_by is not None:
+            agent = self.routing.agents.get(state.parked_by)
+            if agent is not None:
+                self._unparking = True
+                agent.tell(UnparkRequest(state.conversation_id))
+                return
+        self._release_parked("unparked to " + policy.value)
+        if policy is PostParkPolicy.FLOW:
+            self._commit(Event.UNPARK_TO_FLOW, agent_id=None, parked_by=None, parked_at=None)
+            self.routing.flows.start(self)
+        else:
+            self._commit(Event.UNPARK_TO_QUEUE, agent_id=None, parked_by=None, parked_at=None)
+            self._enqueue()
+
+    def _unpark_answer(self, agent_id: AgentId, accepted: bool) -> None:
+        state = self.state
+        self._unparking = False
+        if state.status is not ConversationStatus.PARKED or state.parked_by != agent_id:
+            if accepted:  # we moved on meanwhile (resolved, timed out): give the slot back
+                self._tell_agent(agent_id, ChatClosed(state.conversation_id, "no longer parked"))
+            return
+        if accepted:
+            self._commit(Event.UNPARK_TO_AGENT, agent_id=agent_id, parked_by=None, parked_at=None)
+            held, self._held = self._held, []
+            for event in held:
+                self._tell_participants(event)
+        else:
+            # the agent is not eligible: it dropped the chat; the queue takes it, and
+            # still prefers this agent should they be free when it is routed
+            self._commit(
+                Event.UNPARK_TO_QUEUE, agent_id=None, parked_by=None, parked_at=None,
+                preferred_agent=agent_id,
+            )
+            self._enqueue()
+
+    def hand_off(self) -> None:
+        """The flow is done: the conversation joins its queue."""
+        self._commit(Event.HAND_OFF)
+        self._enqueue()
+
+    # -- queue and agent side -------------------------------------------------------
+
+    def _assigned(self, agent_id: AgentId, queue_id: str) -> None:
+        state = self.state
+        if state.status is not ConversationStatus.QUEUED or queue_id != state.queue_id:
+            self._tell_agent(agent_id, ChatClosed(state.conversation_id, "not waiting any more"))
+            return
+        self._commit(Event.ASSIGN, agent_id=agent_id, preferred_agent=None, preferred_wait=0.0)
+        self._engagement(agent_id)
+        held, self._held = self._held, []
+        for event in held:
+            self._tell_participants(event)
+
+    def _agent_message(self, agent_id: AgentId, content: Any) -> dict[str, Any]:
+        state = self.state
+        self._check_participant(agent_id)
+        if not lifecycle.is_open(state.status):
+            raise InvalidTransition(f"conversation {state.conversation_id} is resolved")
+        if not isinstance(content, dict) or not isinstance(content.get("kind"), str):
+            raise BadRequest("content must be an object with a 'kind'", code="invalid_content")
+        self.state = replace(state, last_agent_message_at=self.clock.now(), messages=state.messages + 1)
+        message = {"direction": "out", "agent_id": agent_id, "content": content}
+        self._tell_participants(
+            events.ConversationMessage(state.conversation_id, message), skip=agent_id
+        )
+        return message
+
+    def _park(self, agent_id: AgentId) -> None:
+        state = self.state
+        self._check_assignee(agent_id)
+        now = self.clock.now()
+        self._commit(Event.PARK, parked_by=agent_id, parked_at=now)
+        parked = events.ConversationParked(state.conversation_id)
+        self._tell_agent(agent_id, ChatUpdate(state.conversation_id, parked, parked=True))
+        timeout = self.queue_config.park_timeout
+        if timeout is not None:
+            self.clock.call_later(timeout, lambda: self.address.tell(ParkTimedOut(now)))
+
+    def _park_timed_out(self, parked_at: float) -> None:
+        state = self.state
+        if state.status is not ConversationStatus.PARKED or state.parked_at != parked_at:
+            return
+        if self._unparking:
+            return  # the customer wrote; the unpark decides
+        self._release_parked("park timed out")
+        self._commit(Event.PARK_TIMEOUT_REQUEUE, agent_id=None, parked_by=None, parked_at=None)
+        self._enqueue()
+
+    def _set_work_status(self, agent_id: AgentId, status: ConversationStatus) -> None:
+        event = _WORK_EVENTS.get(status)
+        if event is None:
+            raise BadRequest(f"an agent cannot set status {status.value!r}", code="invalid_status")
+        self._check_assignee(agent_id)
+        self._commit(event)
+
+    def _resolve(self, agent_id: AgentId | None, topic: str | None) -> None:
+        state = self.state
+        if agent_id is not None:
+            self._check_assignee(agent_id)
+        resolved = lifecycle.resolve(state, topic, self.clock.now())
+        self.state = resolved
+        event = events.ConversationResolved(state.conversation_id, resolved.topic or "")
+        if state.status is ConversationStatus.QUEUED:
+            self._tell_queue(Withdraw(state.conversation_id))
+        holder = state.agent_id or state.parked_by
+        if holder is not None:
+            self._tell_participants(event)
+            self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved"))
+        self._engagement(holder, closed=True)
+
+    def _requeue(self, agent_id: AgentId, reason: str) -> None:
+        state = self.state
+        if state.agent_id != agent_id or state.status not in HOLDS_SLOT:
+            return
+        self._commit(Event.REQUEUE, agent_id=None)
+        self._engagement(None)
+        self._enqueue(at=state.created_at)
+        for colleague in state.invited:
+            self._tell_agent(
+                colleague,
+                ChatUpdate(state.conversation_id, events.ConversationRequeued(state.conversation_id, reason)),
+            )
+
+    # -- transfers and colleagues ---------------------------------------------------------
+
+    def _transfer_to(self, transfer: Transfer) -> None:
+        state = self.state
+        if transfer.agent_id is not None and state.status is not ConversationStatus.QUEUED:
+            self._check_assignee(transfer.agent_id)
+        if (transfer.to_agent is None) == (transfer.to_queue is None):
+            raise BadRequest("give exactly one of to_agent and to_queue", code="invalid_transfer")
+        if transfer.to_queue is not None:
+            self.routing.queue_config(transfer.to_queue)  # NotFound if unknown
+            moved = events.ConversationTransferred(
+                state.conversation_id, state.agent_id, None, transfer.to_queue
+            )
+            self._leave_current_place(moved)
+            self._commit(Event.REQUEUE, agent_id=None, queue_id=transfer.to_queue)
+            self._engagement(None)
+            self._enqueue()
+            return
+        target = transfer.to_agent
+        assert target is not None
+        if target == state.agent_id:
+            raise BadRequest("the conversation is already with that agent", code="same_agent")
+        lifecycle.transition(state.status, Event.TRANSFER_TO_AGENT)  # refuse early if invalid
+        offer_id = next(_offer_ids)
+        self._transfer = (offer_id, transfer.agent_id)
+        self._tell_agent(
+            target,
+            Offer(offer_id, state.conversation_id, state.channel, {}, state.queue_id,
+                  self.summary(), transfer=True),
+        )
+
+    def _transfer_answer(self, answer: TransferAnswer) -> None:
+        state = self.state
+        pending, self._transfer = self._transfer, None
+        valid = pending is not None and pending[0] == answer.offer_id
+        if not answer.accepted:
+            if valid and pending is not None and pending[1] is not None:
+                failed = events.ConversationTransferred(state.conversation_id, state.agent_id, None, None)
+                self._tell_agent(pending[1], ChatUpdate(state.conversation_id, failed))
+            return
+        if not valid or Event.TRANSFER_TO_AGENT not in lifecycle.allowed_events(state.status):
+            self._tell_agent(answer.agent_id, ChatClosed(state.conversation_id, "transfer void"))
+            return
+        moved = events.ConversationTransferred(
+            state.conversation_id, state.agent_id, answer.agent_id, None
+        )
+        self._leave_current_place(moved)
+        self._commit(Event.TRANSFER_TO_AGENT, agent_id=answer.agent_id, preferred_agent=None)
+        self._engagement(answer.agent_id)
+
+    def _leave_current_place(self, event: events.Event) -> None:
+        state = self.state
+        if state.status is ConversationStatus.QUEUED:
+            self._tell_queue(Withdraw(state.conversation_id))
+        elif state.agent_id is not None:
+            self._tell_agent(state.agent_id, ChatUpdate(state.conversation_id, event))
+            self._tell_agent(state.agent_id, ChatClosed(state.conversation_id, "transferred"))
+
+    def _invite(self, agent_id: AgentId, colleague: AgentId) -> None:
+        state = self.state
+        self._check_assignee(agent_id)
+        if colleague == state.agent_id or colleague in state.invited:
+            return
+        if self.routing.agents.get(colleague) is None:
+            raise BadRequest(f"no agent {colleague}", code="unknown_agent")
+        self.state = replace(state, invited=state.invited | {colleague})
+        invited = events.ConversationInvited(state.conversation_id, agent_id, self.summary())
+        self._tell_agent(colleague, ChatUpdate(state.conversation_id, invited))
+
+    def _remove(self, agent_id: AgentId | None, colleague: AgentId) -> None:
+        state = self.state
+        if agent_id is not None and agent_id != colleague:
+            self._check_assignee(agent_id)
+        if colleague not in state.invited:
+            return
+        self.state = replace(state, invited=state.invited - {colleague})
+        removed = events.ConversationRemoved(state.conversation_id, agent_id)
+        self._tell_agent(colleague, ChatUpdate(state.conversation_id, removed))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _commit(self, event: Event, **changes: Any) -> None:
+        state = self.state
+        self.state = replace(state, status=lifecycle.transition(state.status, event), **changes)
+
+    def _check_assignee(self, agent_id: AgentId) -> None:
+        state = self.state
+        if agent_id not in (state.agent_id, state.parked_by):
+            raise Forbidden(f"conversation {state.conversation_id} is not assigned to {agent_id}")
+
+    def _check_participant(self, agent_id: AgentId) -> None:
+        if agent_id != self.state.agent_id and agent_id not in self.state.invited:
+            raise Forbidden(f"{agent_id} is not in conversation {self.state.conversation_id}")
+
+    def _enqueue(self, at: float | None = None) -> None:
+        state = self.state
+        now = self.clock.now()
+        preferred_until = now + state.preferred_wait if state.preferred_agent is not None else now
+        entry = QueueEntry(
+            conversation_id=state.conversation_id,
+            channel=state.channel,
+            priority=state.priority,
+            enqueued_at=now if at is None else at,
+            seq=self.routing.next_seq(),
+            preferred_agent=state.preferred_agent,
+            preferred_until=preferred_until,
+        )
+        self._tell_queue(Enqueue(entry, self.summary()))
+
+    def _release_parked(self, reason: str) -> None:
+        holder = self.state.parked_by
+        if holder is not None:
+            self._tell_agent(holder, ChatClosed(self.state.conversation_id, reason))
+
+    def _engagement(self, agent_id: AgentId | None, *, closed: bool = False) -> None:
+        state = self.state
+        self.routing.directory.tell(
+            EngagementChanged(
+                state.customer_id, state.conversation_id, state.channel, state.account,
+                agent_id, closed,
+            )
+        )
+
+    def _tell_agent(self, agent_id: AgentId, message: object) -> None:
+        agent = self.routing.agents.get(agent_id)
+        if agent is not None:
+            agent.tell(message)
+
+    def _tell_queue(self, message: object) -> None:
+        queue = self.routing.queues.get(self.state.queue_id)
+        if queue is not None:
+            queue.tell(message)
+
+    def _tell_participants(self, event: object, skip: AgentId | None = None) -> None:
+        state = self.state
+        for agent_id in (state.agent_id, *state.invited):
+            if agent_id is not None and agent_id != skip:
+                self._tell_agent(agent_id, ChatUpdate(state.conversation_id, event))
+
+    def summary(self) -> dict[str, Any]:
+        state = self.state
+        clock = self.clock
+        return {
+            "conversation_id": state.conversation_id,
+            "customer_id": state.customer_id,
+            "channel": state.channel.value,
+            "account": state.account,
+            "queue_id": state.queue_id,
+            "priority": state.priority,
+            "created_at": clock.wall() - (clock.now() - state.created_at),
+            "previous_conversation_id": state.previous_conversation_id,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            **self.summary(),
+            "status": state.status.value,
+            "agent_id": state.agent_id,
+            "parked_by": state.parked_by,
+            "invited": sorted(state.invited),
+            "topic": state.topic,
+            "messages": state.messages,
+        }

@@ -1,0 +1,174 @@
+"""The customer directory: who a customer is, and where their messages go.
+
+How this works: every inbound message passes here first.  The directory turns
+the sender's channel id and any phone / e-mail into one customer
+(``IdentityIndex``), finds the customer's open conversation on that channel
+account, and forwards the message to it — or opens a new conversation.  A new
+conversation is routed with a preference: the agent the customer is engaged
+with right now on any channel (an open chat, or a phone call reported by the
+voice adapter), held for that agent for the queue's ``affinity_wait``; else the
+agent of the customer's last resolved chat, if eligible at once.  Conversations
+report assignments and closures back (``EngagementChanged``), so the directory
+always knows each customer's engagements.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from actors.messages import (
+    CallEnded,
+    CallStarted,
+    CustomerMessage,
+    Describe,
+    EngagementChanged,
+    Inbound,
+    MergeCustomers,
+    Reroute,
+)
+from actors.routing import affinity
+from actors.routing.affinity import Engagement, IdentityIndex
+from actors.routing.model import (
+    Channel,
+    ConversationId,
+    ConversationState,
+    ConversationStatus,
+    CustomerId,
+)
+from actors.runtime.entity import EntityActor
+
+if TYPE_CHECKING:
+    from actors.system import Routing
+
+__all__ = ["DirectoryActor", "DirectoryState"]
+
+OpenKey = tuple[CustomerId, Channel, str]
+
+
+@dataclass(slots=True)
+class DirectoryState:
+    """Identities, engagements and each customer's open conversation per channel account."""
+
+    identities: IdentityIndex = field(default_factory=IdentityIndex)
+    engagements: dict[CustomerId, Engagement] = field(default_factory=dict)
+    open: dict[OpenKey, ConversationId] = field(default_factory=dict)
+    last_closed: dict[OpenKey, ConversationId] = field(default_factory=dict)
+    next_customer: int = 1
+
+
+class DirectoryActor(EntityActor[DirectoryState]):
+    """Resolves customers and routes their messages to conversations."""
+
+    def on_start(self) -> None:
+        self._customer_ids = itertools.count(self.state.next_customer)
+
+    @property
+    def routing(self) -> Routing:
+        routing: Routing = self.supervisor.context
+        return routing
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case Inbound():
+                return self._inbound(message)
+            case Reroute(inbound, closed):
+                key = self._open_key(self._customer(inbound), inbound)
+                if self.state.open.get(key) == closed:
+                    del self.state.open[key]
+                return self._inbound(inbound)
+            case EngagementChanged():
+                self._engagement_changed(message)
+            case CallStarted(call_id, phone, agent_id, _ws):
+                customer = self._phone_customer(phone)
+                self._set_engagement(customer, affinity.with_call(self._engaged(customer), call_id, agent_id))
+            case CallEnded(call_id, phone, _agent, _ws):
+                customer = self._phone_customer(phone)
+                self._set_engagement(customer, affinity.without_call(self._engaged(customer), call_id))
+            case MergeCustomers(keep, drop):
+                return sorted(map(list, self.state.identities.merge(keep, drop)))
+            case Describe():
+                return {"customers": len(self.state.identities), "open": len(self.state.open)}
+            case _:
+                return super().handle(message)
+        return None
+
+    def _inbound(self, inbound: Inbound) -> dict[str, Any]:
+        state = self.state
+        customer = self._customer(inbound)
+        key = self._open_key(customer, inbound)
+        conversation_id = state.open.get(key)
+        created = conversation_id is None
+        if conversation_id is None:
+            conversation_id = self._open_conversation(customer, key, inbound)
+        address = self.routing.conversations.adopt(conversation_id)
+        address.tell(CustomerMessage(inbound, customer))
+        return {"customer_id": customer, "conversation_id": conversation_id, "created": created}
+
+    def _open_conversation(self, customer: CustomerId, key: OpenKey, inbound: Inbound) -> str:
+        routing = self.routing
+        queue_id = routing.queue_for(inbound.channel, inbound.account)
+        config = routing.queue_config(queue_id)
+        now = self.clock.now()
+        preferred, engaged = affinity.preferred_agent(
+            self._engaged(customer), now, config.returning_window
+        )
+        conversation_id = routing.new_conversation_id()
+        state = ConversationState(
+            conversation_id=conversation_id,
+            customer_id=customer,
+            channel=inbound.channel,
+            account=inbound.account,
+            queue_id=queue_id,
+            workspace=inbound.workspace,
+            status=ConversationStatus.QUEUED,
+            created_at=now,
+            previous_conversation_id=self.state.last_closed.get(key),
+            preferred_agent=preferred,
+            preferred_wait=config.affinity_wait if engaged else 0.0,
+        )
+        self.state.open[key] = conversation_id
+        routing.conversations.open(conversation_id, state)
+        return conversation_id
+
+    def _engagement_changed(self, change: EngagementChanged) -> None:
+        customer = self.state.identities.current_id(change.customer_id)
+        engagement = self._engaged(customer)
+        now = self.clock.now()
+        if change.agent_id is None or change.closed:
+            engagement = affinity.without_chat(engagement, change.conversation_id, now)
+        else:
+            engagement = affinity.with_chat(engagement, change.conversation_id, change.agent_id, now)
+        self._set_engagement(customer, engagement)
+        if change.closed:
+            key = (customer, change.channel, change.account)
+            if self.state.open.get(key) == change.conversation_id:
+                del self.state.open[key]
+            self.state.last_closed[key] = change.conversation_id
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _customer(self, inbound: Inbound) -> CustomerId:
+        keys = [(inbound.channel.value, f"{inbound.account}:{inbound.sender}"), *inbound.identities]
+        return self.state.identities.resolve(keys, self._new_customer_id)
+
+    def _open_key(self, customer: CustomerId, inbound: Inbound) -> OpenKey:
+        return (customer, inbound.channel, inbound.account)
+
+    def _phone_customer(self, phone: str) -> CustomerId:
+        return self.state.identities.resolve([("phone", phone)], self._new_customer_id)
+
+    def _new_customer_id(self) -> CustomerId:
+        n = next(self._customer_ids)
+        self.state.next_customer = n + 1
+        return f"cus_{n}"
+
+    def _engaged(self, customer: CustomerId) -> Engagement:
+        return self.state.engagements.get(customer) or Engagement()
+
+    def _set_engagement(self, customer: CustomerId, engagement: Engagement) -> None:
+        if engagement.chats or engagement.calls or engagement.last_agent is not None:
+            self.state.engagements[customer] = engagement
+        else:
+            self.state.engagements.pop(customer, None)

@@ -1,0 +1,341 @@
+"""Messages between the routing actors, each defined once, frozen and typed.
+
+Naming: a command says what the receiver should do (``Park``, ``Enqueue``); a
+notice says what happened (``AgentChanged``, ``OfferAnswer``).  Commands that a
+client issues carry the acting agent's id so the owner can check the right to
+act.  Replies to ``ask`` are plain values or the errors of ``actors.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from actors.routing.model import (
+    AgentId,
+    AgentStatus,
+    AgentView,
+    Channel,
+    ConversationId,
+    ConversationStatus,
+    CustomerId,
+    QueueEntry,
+    QueueId,
+)
+
+__all__ = [
+    "AgentChanged",
+    "AgentConnect",
+    "AgentDisconnect",
+    "AgentMessage",
+    "Assigned",
+    "CallEnded",
+    "CallStarted",
+    "ChatClosed",
+    "ChatUpdate",
+    "CustomerMessage",
+    "Describe",
+    "EngagementChanged",
+    "Enqueue",
+    "EventSink",
+    "GraceExpired",
+    "Inbound",
+    "Invite",
+    "MergeCustomers",
+    "Offer",
+    "OfferAnswer",
+    "OfferTimedOut",
+    "Park",
+    "ParkTimedOut",
+    "Pick",
+    "PreferenceExpired",
+    "Remove",
+    "Requeue",
+    "Reroute",
+    "Resolve",
+    "SetStatus",
+    "SetWorkStatus",
+    "Transfer",
+    "TransferAnswer",
+    "UnparkAnswer",
+    "UnparkRequest",
+    "Withdraw",
+]
+
+
+class EventSink(Protocol):
+    """Where an agent's (or supervisor's) events go: a websocket connection, a test."""
+
+    def push(self, event: object) -> None: ...
+
+
+# -- inbound traffic -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A normalized customer message from any channel, already durably accepted."""
+
+    channel: Channel
+    account: str
+    sender: str  # the channel's own id of the customer (wa_id, PSID, chat id, e-mail...)
+    provider_message_id: str
+    timestamp: float
+    content: Mapping[str, Any]
+    #: identity keys beyond the sender id, e.g. (("phone", "+90..."), ("email", "a@b.c"))
+    identities: tuple[tuple[str, str], ...] = ()
+    profile_name: str | None = None
+    workspace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerMessage:
+    """Inbound, routed to its conversation."""
+
+    inbound: Inbound
+    customer_id: CustomerId
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """The voice adapter reports a call between a customer and an agent."""
+
+    call_id: str
+    phone: str
+    agent_id: AgentId
+    workspace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    phone: str
+    agent_id: AgentId
+    workspace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeCustomers:
+    """Two customer records are one person (e.g. a supervisor merged them)."""
+
+    keep: CustomerId
+    drop: CustomerId
+
+
+# -- agent ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConnect:
+    sink: EventSink
+
+
+@dataclass(frozen=True, slots=True)
+class AgentDisconnect:
+    sink: EventSink
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    status: AgentStatus
+
+
+@dataclass(frozen=True, slots=True)
+class GraceExpired:
+    disconnected_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A queue (or a transfer) offers a chat; the agent alone decides."""
+
+    offer_id: int
+    conversation_id: ConversationId
+    channel: Channel
+    required_skills: Mapping[str, int]
+    queue_id: QueueId
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    #: a direct transfer answers the conversation, not the queue
+    transfer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnparkRequest:
+    conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class ChatClosed:
+    """The chat left this agent (resolved, transferred, requeued, unparked elsewhere)."""
+
+    conversation_id: ConversationId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatUpdate:
+    """An event about one of the agent's chats, for the agent's connections."""
+
+    conversation_id: ConversationId
+    event: object
+    #: the chat now holds a slot again / no longer does (park, unpark)
+    parked: bool | None = None
+
+
+# -- queue ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChanged:
+    view: AgentView
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    entry: QueueEntry
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswer:
+    offer_id: int
+    conversation_id: ConversationId
+    agent_id: AgentId
+    accepted: bool
+    reason: str | None
+    view: AgentView
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTimedOut:
+    offer_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PreferenceExpired:
+    conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """Manual pick-up of a waiting chat by an agent."""
+
+    agent_id: AgentId
+    conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class Describe:
+    """Ask any routing actor for a plain-data snapshot (live state, hello)."""
+
+    conversation_id: ConversationId | None = None
+
+
+# -- conversation ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    agent_id: AgentId
+    queue_id: QueueId
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMessage:
+    agent_id: AgentId
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Park:
+    agent_id: AgentId
+
+
+@dataclass(frozen=True, slots=True)
+class UnparkAnswer:
+    agent_id: AgentId
+    accepted: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParkTimedOut:
+    parked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SetWorkStatus:
+    """Awaiting customer / in development / solution proposed / in work."""
+
+    agent_id: AgentId
+    status: ConversationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    agent_id: AgentId
+    topic: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    agent_id: AgentId | None  # None: a supervisor or the system
+    to_agent: AgentId | None = None
+    to_queue: QueueId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferAnswer:
+    offer_id: int
+    agent_id: AgentId
+    accepted: bool
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    agent_id: AgentId
+    colleague: AgentId
+
+
+@dataclass(frozen=True, slots=True)
+class Remove:
+    agent_id: AgentId | None
+    colleague: AgentId
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """The agent went away (grace period over, requeue policy): back to the queue."""
+
+    agent_id: AgentId
+    reason: str
+
+
+# -- directory -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reroute:
+    """A customer wrote to a conversation that was resolved meanwhile: open a new one."""
+
+    inbound: Inbound
+    closed_conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementChanged:
+    """A conversation got an agent, lost one, or closed; the directory keeps affinity."""
+
+    customer_id: CustomerId
+    conversation_id: ConversationId
+    channel: Channel
+    account: str
+    agent_id: AgentId | None
+    closed: bool = False

@@ -1,0 +1,322 @@
+"""The queue actor: waiting chats in priority-then-arrival order, offered to agents.
+
+How this works: a queue keeps its waiting line and a copy of each member
+agent's view (pushed by the agents).  When a chat arrives it picks an agent by
+the queue's strategy among the agents with room (``ReadyAgents``); when an agent
+gets room it takes the oldest chat that agent may take (``next_entry_for``).
+Either way the queue only *offers*: the entry leaves the line, one slot of the
+agent is reserved in the queue's copy so it is not offered twice, and the agent
+actor answers.  Accept → the conversation is told it is assigned.  Decline or
+no answer within ``offer_timeout`` → the entry goes back to its place in line
+and the next candidate is tried.  An entry is thus always in exactly one of:
+the line, an open offer, or (once accepted) with an agent.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from actors.errors import NotFound, Unavailable
+from actors.messages import (
+    AgentChanged,
+    Assigned,
+    ChatClosed,
+    Describe,
+    Enqueue,
+    Offer,
+    OfferAnswer,
+    OfferTimedOut,
+    Pick,
+    PreferenceExpired,
+    Withdraw,
+)
+from actors.routing.capacity import Decline, view_free_slots
+from actors.routing.model import (
+    AgentId,
+    AgentStatus,
+    AgentView,
+    Channel,
+    ConversationId,
+    QueueConfig,
+    QueueEntry,
+)
+from actors.routing.ready import ReadyAgents
+from actors.routing.strategies import WaitingLine, estimate_wait, next_entry_for
+from actors.runtime.entity import EntityActor
+
+if TYPE_CHECKING:
+    from actors.runtime.clock import Timer
+    from actors.system import Routing
+
+__all__ = ["QueueActor", "QueueState"]
+
+
+@dataclass(slots=True)
+class _OpenOffer:
+    entry: QueueEntry
+    agent_id: AgentId
+    timer: Timer | None = None
+    withdrawn: bool = False
+
+
+@dataclass(slots=True)
+class QueueState:
+    """What a queue owns: its settings, its line, its open offers, its agents' views."""
+
+    config: QueueConfig
+    line: WaitingLine = field(default_factory=WaitingLine)
+    views: dict[AgentId, AgentView] = field(default_factory=dict)
+    summaries: dict[ConversationId, Mapping[str, Any]] = field(default_factory=dict)
+    offers: dict[int, _OpenOffer] = field(default_factory=dict)
+    offered: dict[ConversationId, int] = field(default_factory=dict)
+    rr_cursor: str | None = None
+    assigned: int = 0
+    wait_total: float = 0.0
+
+
+class QueueActor(EntityActor[QueueState]):
+    """Owns one queue: its waiting line and the offers it makes."""
+
+    def on_start(self) -> None:
+        state = self.state
+        self._ids = itertools.count(1 + max(state.offers, default=0))
+        self._reserved: dict[AgentId, collections.Counter[Channel]] = collections.defaultdict(
+            collections.Counter
+        )
+        self._ready = ReadyAgents(state.config.strategy, state.config.required_skills)
+        for offer in state.offers.values():  # offers open before a restart still hold a slot
+            self._reserved[offer.agent_id][offer.entry.channel] += 1
+        for agent_id in state.views:
+            self._refresh(agent_id)
+        for entry in list(state.line):
+            self._dispatch_entry(entry)
+
+    @property
+    def routing(self) -> Routing:
+        routing: Routing = self.supervisor.context
+        return routing
+
+    def handle(self, message: Any) -> Any:
+        match message:
+            case AgentChanged(view):
+                self._agent_changed(view)
+            case Enqueue(entry, summary):
+                return self._enqueue(entry, summary)
+            case OfferAnswer():
+                self._answer(message)
+            case OfferTimedOut(offer_id):
+                self._timed_out(offer_id)
+            case PreferenceExpired(conversation_id):
+                entry = self.state.line.get(conversation_id)
+                if entry is not None:
+                    self._dispatch_entry(entry)
+            case Withdraw(conversation_id):
+                self._withdraw(conversation_id)
+            case Pick(agent_id, conversation_id):
+                self._pick(agent_id, conversation_id)
+            case Describe(conversation_id):
+                return self.describe(conversation_id)
+            case _:
+                return super().handle(message)
+        return None
+
+    # -- arrivals and departures ---------------------------------------------------
+
+    def _enqueue(self, entry: QueueEntry, summary: Mapping[str, Any]) -> dict[str, Any]:
+        state = self.state
+        cid = entry.conversation_id
+        if cid not in state.line and cid not in state.offered:
+            state.line.add(entry)
+            state.summaries[cid] = summary
+            now = self.clock.now()
+            if entry.preferred_agent is not None and entry.preferred_until > now:
+                self.clock.call_later(
+                    entry.preferred_until - now,
+                    lambda: self.address.tell(PreferenceExpired(cid)),
+                )
+            self._dispatch_entry(entry)
+        return self.describe(cid)
+
+    def _withdraw(self, conversation_id: ConversationId) -> None:
+        state = self.state
+        state.line.remove(conversation_id)
+        state.summaries.pop(conversation_id, None)
+        offer_id = state.offered.get(conversation_id)
+        if offer_id is not None:
+            state.offers[offer_id].withdrawn = True
+
+    def _pick(self, agent_id: AgentId, conversation_id: ConversationId) -> None:
+        state = self.state
+        entry = state.line.get(conversation_id)
+        if entry is None:
+            raise NotFound(f"{conversation_id} is not waiting in queue {state.config.queue_id}")
+        view = self._adjusted(agent_id)
+        if view is None or view.status != AgentStatus.ONLINE:
+            raise Unavailable(f"agent {agent_id} is not online in queue {state.config.queue_id}")
+        if view_free_slots(view, entry.channel) <= 0:
+            raise Unavailable(f"agent {agent_id} has no free slot for {entry.channel}")
+        self._offer(entry, agent_id)
+
+    # -- offers --------------------------------------------------------------------
+
+    def _offer(self, entry: QueueEntry, agent_id: AgentId) -> None:
+        state = self.state
+        cid = entry.conversation_id
+        state.line.remove(cid)
+        offer_id = next(self._ids)
+        offer = _OpenOffer(entry, agent_id)
+        state.offers[offer_id] = offer
+        state.offered[cid] = offer_id
+        self._reserved[agent_id][entry.channel] += 1
+        self._refresh(agent_id)
+        if state.config.strategy == "round_robin":
+            state.rr_cursor = agent_id
+        agent = self.routing.agents.get(agent_id)
+        if agent is None:
+            self._close_offer(offer_id)
+            state.line.add(entry)
+            return
+        offer.timer = self.clock.call_later(
+            state.config.offer_timeout, lambda: self.address.tell(OfferTimedOut(offer_id))
+        )
+        agent.tell(
+            Offer(
+                offer_id, cid, entry.channel, entry.required_skills,
+                state.config.queue_id, state.summaries.get(cid, {}),
+            )
+        )
+
+    def _close_offer(self, offer_id: int) -> _OpenOffer | None:
+        state = self.state
+        offer = state.offers.pop(offer_id, None)
+        if offer is None:
+            return None
+        state.offered.pop(offer.entry.conversation_id, None)
+        if offer.timer is not None:
+            offer.timer.cancel()
+        reserved = self._reserved[offer.agent_id]
+        reserved[offer.entry.channel] -= 1
+        if reserved[offer.entry.channel] <= 0:
+            del reserved[offer.entry.channel]
+        return offer
+
+    def _answer(self, answer: OfferAnswer) -> None:
+        state = self.state
+        offer = self._close_offer(answer.offer_id)
+        self._take_view(answer.view)
+        cid = answer.conversation_id
+        if offer is None or offer.withdrawn:
+            if answer.accepted:  # too late: the chat went elsewhere meanwhile
+                self._release(answer.agent_id, cid, "offer withdrawn")
+        elif answer.accepted:
+            conversation = self.routing.conversations.get(cid)
+            state.summaries.pop(cid, None)
+            state.assigned += 1
+            state.wait_total += max(0.0, self.clock.now() - offer.entry.enqueued_at)
+            if conversation is None:
+                self._release(answer.agent_id, cid, "conversation gone")
+            else:
+                conversation.tell(Assigned(answer.agent_id, state.config.queue_id))
+        else:
+            entry = offer.entry
+            if answer.reason == Decline.ALREADY_HOLDS:
+                entry = replace(entry, excluded=entry.excluded | {answer.agent_id})
+            state.line.add(entry)
+            self._dispatch_entry(entry)
+        self._dispatch_agent(answer.agent_id)
+
+    def _timed_out(self, offer_id: int) -> None:
+        offer = self._close_offer(offer_id)
+        if offer is None:
+            return
+        # the agent did not answer: take it out of rotation until it speaks again
+        self._ready.discard(offer.agent_id)
+        if not offer.withdrawn:
+            self.state.line.add(offer.entry)
+            self._dispatch_entry(offer.entry)
+
+    def _release(self, agent_id: AgentId, conversation_id: ConversationId, reason: str) -> None:
+        agent = self.routing.agents.get(agent_id)
+        if agent is not None:
+            agent.tell(ChatClosed(conversation_id, reason))
+
+    # -- matching -------------------------------------------------------------------
+
+    def _agent_changed(self, view: AgentView) -> None:
+        if self._take_view(view):
+            self._dispatch_agent(view.agent_id)
+
+    def _take_view(self, view: AgentView) -> bool:
+        known = self.state.views.get(view.agent_id)
+        if known is not None and known.version > view.version:
+            return False
+        self.state.views[view.agent_id] = view
+        self._refresh(view.agent_id)
+        return True
+
+    def _adjusted(self, agent_id: AgentId) -> AgentView | None:
+        view = self.state.views.get(agent_id)
+        reserved = self._reserved.get(agent_id)
+        if view is None or not reserved:
+            return view
+        active = dict(view.active)
+        for channel, n in reserved.items():
+            active[channel] = active.get(channel, 0) + n
+        return replace(view, active=active, active_total=view.active_total + reserved.total())
+
+    def _refresh(self, agent_id: AgentId) -> None:
+        view = self._adjusted(agent_id)
+        if view is None:
+            self._ready.discard(agent_id)
+        else:
+            self._ready.update(view)
+
+    def _dispatch_entry(self, entry: QueueEntry) -> None:
+        state = self.state
+        agent_id = self._ready.choose(
+            entry, self.clock.now(), all_views=state.views, rr_cursor=state.rr_cursor
+        )
+        if agent_id is not None:
+            self._offer(entry, agent_id)
+
+    def _dispatch_agent(self, agent_id: AgentId) -> None:
+        state = self.state
+        required = state.config.required_skills
+        while agent_id in self._ready and state.line:
+            view = self._ready.get(agent_id)
+            assert view is not None
+            entry = next_entry_for(view, state.line, required, self.clock.now(), views=state.views)
+            if entry is None:
+                return
+            self._offer(entry, agent_id)
+
+    # -- reading --------------------------------------------------------------------
+
+    def describe(self, conversation_id: ConversationId | None = None) -> dict[str, Any]:
+        state = self.state
+        now = self.clock.now()
+        online = [v for v in state.views.values() if v.status == AgentStatus.ONLINE]
+        slots = sum(v.capacity.total for v in online) / len(online) if online else 0.0
+        handle = state.config.default_handle_time
+        info: dict[str, Any] = {
+            "queue_id": state.config.queue_id,
+            "waiting": len(state.line) + len(state.offers),
+            "offering": len(state.offers),
+            "longest_wait_s": state.line.oldest_wait(now),
+            "online_agents": len(online),
+            "ready_agents": len(self._ready),
+            "assigned": state.assigned,
+            "average_wait_s": state.wait_total / state.assigned if state.assigned else 0.0,
+        }
+        if conversation_id is not None:
+            position = state.line.position(conversation_id) if conversation_id in state.line else 0
+            info["conversation_id"] = conversation_id
+            info["position"] = position
+            info["estimated_wait_s"] = (
+                estimate_wait(position, len(online), slots, handle) if position else 0.0
+            )
+        return info

@@ -1,0 +1,234 @@
+"""The routing vocabulary: plain, frozen data about agents, queues and conversations.
+
+Everything here is pure data (no pykka, trio, redis or sockets).  The actors hold
+values of these types as their state and replace them wholesale after each
+decision, so a failed handler never leaves a half-updated state behind and a
+supervisor can restart an actor from its last committed value.
+
+Times are seconds on the routing clock (``Clock.now()``), a monotonic float that
+tests replace with a virtual clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "AgentId",
+    "AgentState",
+    "AgentStatus",
+    "AgentView",
+    "Capacity",
+    "Channel",
+    "ConversationId",
+    "ConversationState",
+    "ConversationStatus",
+    "CustomerId",
+    "DisconnectPolicy",
+    "PostParkPolicy",
+    "QueueConfig",
+    "QueueEntry",
+    "QueueId",
+    "Strategy",
+]
+
+AgentId = str
+QueueId = str
+ConversationId = str
+CustomerId = str
+
+
+class Channel(enum.StrEnum):
+    """A channel a customer writes on."""
+
+    WHATSAPP = "whatsapp"
+    MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
+    TELEGRAM = "telegram"
+    VIBER = "viber"
+    WEBCHAT = "webchat"
+    INAPP = "inapp"
+    EMAIL = "email"
+    VOICE = "voice"
+
+
+class AgentStatus(enum.StrEnum):
+    """What an agent told us about their availability; only ONLINE receives chats."""
+
+    ONLINE = "online"
+    AWAY = "away"
+    BREAK = "break"
+    OFFLINE = "offline"
+
+
+class ConversationStatus(enum.StrEnum):
+    """The lifecycle of a conversation (SPEC §4)."""
+
+    FLOW = "flow"  # in a bot flow, not yet queued
+    QUEUED = "queued"
+    IN_WORK = "in_work"
+    AWAITING_CUSTOMER = "awaiting_customer"
+    PARKED = "parked"  # "postponed": does not count against the agent's capacity
+    IN_DEVELOPMENT = "in_development"
+    SOLUTION_PROPOSED = "solution_proposed"
+    RESOLVED = "resolved"
+
+
+#: Statuses in which the conversation holds a slot of its agent's capacity.
+HOLDS_SLOT = frozenset(
+    {
+        ConversationStatus.IN_WORK,
+        ConversationStatus.AWAITING_CUSTOMER,
+        ConversationStatus.IN_DEVELOPMENT,
+        ConversationStatus.SOLUTION_PROPOSED,
+    }
+)
+
+
+class Strategy(enum.StrEnum):
+    """How a queue picks among eligible agents."""
+
+    LONGEST_IDLE = "longest_idle"
+    LEAST_BUSY = "least_busy"
+    ROUND_ROBIN = "round_robin"
+    SKILLS = "skills"
+
+
+class PostParkPolicy(enum.StrEnum):
+    """Where a parked conversation goes when the customer writes again."""
+
+    SAME_AGENT = "same_agent"  # back to the agent if eligible, else the queue
+    QUEUE = "queue"
+    FLOW = "flow"
+
+
+class DisconnectPolicy(enum.StrEnum):
+    """What happens to an agent's chats once a dropped connection outlives the grace period."""
+
+    KEEP = "keep"
+    REQUEUE = "requeue"
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """How many chats an agent may hold at once: in total and per channel."""
+
+    total: int = 5
+    per_channel: Mapping[Channel, int] = field(default_factory=dict)
+
+    def limit_for(self, channel: Channel) -> int:
+        return min(self.total, self.per_channel.get(channel, self.total))
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """Everything the agent actor owns.
+
+    ``active`` maps each chat that holds a slot to its channel; ``parked`` chats are
+    the agent's but do not count against ``capacity``.
+    """
+
+    agent_id: AgentId
+    workspace: str = "default"
+    queues: frozenset[QueueId] = frozenset()
+    skills: Mapping[str, int] = field(default_factory=dict)
+    capacity: Capacity = Capacity()
+    status: AgentStatus = AgentStatus.OFFLINE
+    status_since: float = 0.0
+    connected: bool = False
+    disconnected_at: float | None = None
+    active: Mapping[ConversationId, Channel] = field(default_factory=dict)
+    parked: Mapping[ConversationId, Channel] = field(default_factory=dict)
+    #: when the agent last had no chat at all, or last got one (for longest-idle)
+    idle_since: float = 0.0
+    #: bumps on every change the queues must see; queues ignore older views
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """What a queue knows of an agent: a copy the agent pushes on every change.
+
+    The view may be stale; the agent actor always has the last word on an offer.
+    """
+
+    agent_id: AgentId
+    status: AgentStatus
+    skills: Mapping[str, int]
+    capacity: Capacity
+    active: Mapping[Channel, int]  # active chats per channel
+    active_total: int
+    idle_since: float
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """A queue's routing settings."""
+
+    queue_id: QueueId
+    workspace: str = "default"
+    strategy: Strategy = Strategy.LONGEST_IDLE
+    #: skills (name -> minimum level) an agent needs for this queue's chats
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    post_park: PostParkPolicy = PostParkPolicy.SAME_AGENT
+    post_park_flow: str | None = None
+    #: seconds a parked chat may stay parked; None = no limit
+    park_timeout: float | None = None
+    #: seconds an agent actor has to answer an offer
+    offer_timeout: float = 5.0
+    #: seconds a chat waits for the agent the customer is engaged with before any agent may take it
+    affinity_wait: float = 30.0
+    #: seconds a resolved customer counts as "returning" and prefers the previous agent
+    returning_window: float = 7 * 24 * 3600.0
+    #: average handle time used for estimated waits until measured
+    default_handle_time: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """A conversation waiting in a queue."""
+
+    conversation_id: ConversationId
+    channel: Channel
+    priority: int  # higher first
+    enqueued_at: float  # arrival order within a priority
+    seq: int  # tie-break: strictly increasing per queue
+    required_skills: Mapping[str, int] = field(default_factory=dict)
+    #: only this agent may take the chat until ``preferred_until``
+    preferred_agent: AgentId | None = None
+    preferred_until: float = 0.0
+    #: agents that must not get it again (declined a direct transfer, removed)
+    excluded: frozenset[AgentId] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """Everything the conversation actor owns."""
+
+    conversation_id: ConversationId
+    customer_id: CustomerId
+    channel: Channel
+    account: str
+    queue_id: QueueId
+    workspace: str = "default"
+    status: ConversationStatus = ConversationStatus.QUEUED
+    priority: int = 0
+    agent_id: AgentId | None = None
+    #: the agent who parked it (kept while parked, for the post-park policy)
+    parked_by: AgentId | None = None
+    parked_at: float | None = None
+    invited: frozenset[AgentId] = frozenset()
+    topic: str | None = None
+    created_at: float = 0.0
+    last_customer_message_at: float | None = None
+    last_agent_message_at: float | None = None
+    previous_conversation_id: ConversationId | None = None
+    #: where the routing came from: a preferred agent (affinity, returning customer)
+    preferred_agent: AgentId | None = None
+    resolved_at: float | None = None
+    messages: int = 0
+    #: seconds to hold the chat for ``preferred_agent`` when first routed (engaged customer)
+    preferred_wait: float = 0.0

@@ -1,0 +1,112 @@
+"""The base of every supervised actor: one entity, one state value, one address.
+
+An :class:`EntityActor` is written once and runs on either runtime: the runtime
+builds a concrete subclass that also derives from ``PoolActor`` or pykka's
+``ThreadingActor``.  Its contract:
+
+* ``self.state`` is the actor's committed state.  Handlers compute a new value
+  and assign it only when they succeed, so when a handler raises, the state the
+  supervisor restarts from is the last good one.
+* A failure (an exception escaping a ``tell`` handler) is reported to the
+  supervisor from ``on_failure``; the supervisor decides about the restart.
+* On stop, the teardown gives unhandled mail back to the address, so a restart
+  or a wake-up after passivation loses nothing.
+* ``passivate()`` saves the state with the supervisor and stops the actor at
+  once; the next message to the address brings it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import pykka
+from pykka import messages
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from actors.runtime.address import Address
+    from actors.runtime.supervisor import Supervisor
+
+__all__ = ["EntityActor", "PassivateIfIdle"]
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+_INTERNAL = (messages._ActorStop, messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr)  # noqa: SLF001
+
+
+class PassivateIfIdle:
+    """Sent by the supervisor's sweep; the actor passivates if it is still idle."""
+
+    __slots__ = ("idle_for",)
+
+    def __init__(self, idle_for: float) -> None:
+        self.idle_for = idle_for
+
+
+class EntityActor(pykka.Actor, Generic[S]):
+    """An actor that owns the facts of one entity (a conversation, an agent, a queue)."""
+
+    def __init__(self, address: Address, state: S, supervisor: Supervisor[Any]) -> None:
+        super().__init__()
+        self.address = address
+        self.state = state
+        self.supervisor = supervisor
+        self.clock = supervisor.runtime.clock
+        self.last_active = self.clock.now()
+        self._passivating = False
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}({self.address.key})"
+
+    # -- hooks for subclasses ------------------------------------------------
+
+    def handle(self, message: Any) -> Any:
+        """Handle one message; override in subclasses."""
+        return super().on_receive(message)
+
+    def can_passivate(self) -> bool:
+        """Whether this entity may be put to sleep when idle (override to allow)."""
+        return False
+
+    def snapshot(self) -> S:
+        """The value to restart or wake up from."""
+        return self.state
+
+    # -- plumbing ------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, PassivateIfIdle):
+            idle = self.clock.now() - self.last_active
+            if idle >= message.idle_for and self.can_passivate():
+                self.passivate()
+            return None
+        self.last_active = self.clock.now()
+        return self.handle(message)
+
+    def _handle_receive(self, message: Any) -> Any:
+        try:
+            return super()._handle_receive(message)
+        finally:
+            if not isinstance(message, _INTERNAL):
+                self.supervisor.runtime.track(-1)
+
+    def passivate(self) -> None:
+        """Save the state with the supervisor and stop now; mail already queued wakes it again."""
+        self.supervisor.store_dormant(self.address.key, self.snapshot())
+        self._passivating = True
+        self._stop()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.supervisor.child_failed(self.address, self.snapshot(), exception_value)
+
+    def _actor_loop_teardown(self) -> None:
+        self.address.detach(self, dormant=self._passivating)

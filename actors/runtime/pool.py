@@ -1,0 +1,236 @@
+"""Many pykka actors on a few dispatcher threads.
+
+pykka's ``ThreadingActor`` gives every actor a thread of its own, which costs
+tens of kilobytes and a context switch per message; a contact center holds tens
+of thousands of conversations at once.  :class:`PoolActor` plugs into pykka's
+extension points instead (``_create_actor_inbox``, ``_create_future``,
+``_start_actor_loop``) and runs on a :class:`Dispatcher`:
+
+* each actor's inbox is a :class:`Mailbox` (a deque and a "scheduled" flag);
+* putting a message into an idle mailbox puts the mailbox on the dispatcher's
+  run queue, once;
+* a dispatcher thread takes a mailbox, handles at most ``batch`` messages (so one
+  busy actor cannot starve the others), then puts the mailbox at the back of the
+  run queue if more are waiting, or clears its flag;
+* an actor is only ever run by one thread at a time, so actor code needs no locks.
+
+Actors on the pool must never block (no ``future.get()``, no socket I/O): a
+blocked dispatcher thread stalls every actor behind it.  :class:`PoolFuture`
+refuses ``get()`` on a dispatcher thread to turn that mistake into an error.
+Pool actors are not put in pykka's global ``ActorRegistry`` (a plain list whose
+removal is linear in the number of live actors); the runtime keeps its own
+addresses instead.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import queue
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, Self, cast
+
+import pykka
+
+if TYPE_CHECKING:
+    from pykka._envelope import Envelope
+
+__all__ = ["Dispatcher", "Mailbox", "PoolActor", "PoolFuture"]
+
+logger = logging.getLogger(__name__)
+
+_local = threading.local()
+_actor_ids = itertools.count()
+
+
+def on_dispatcher_thread() -> bool:
+    """True when the calling thread is one of a dispatcher's threads."""
+    return bool(getattr(_local, "dispatcher", False))
+
+
+class PoolFuture(pykka.ThreadingFuture[Any]):
+    """A future that refuses to block a dispatcher thread."""
+
+    def get(self, *, timeout: float | None = None) -> Any:
+        if on_dispatcher_thread() and self._result is None:
+            msg = "an actor on the pool must not block on a future; reply with a message"
+            raise RuntimeError(msg)
+        return super().get(timeout=timeout)
+
+
+class _StopFlag:
+    """The part of ``threading.Event`` pykka uses, without a lock and condition per actor."""
+
+    __slots__ = ("_flag",)
+
+    def __init__(self) -> None:
+        self._flag = False
+
+    def set(self) -> None:
+        self._flag = True
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def clear(self) -> None:
+        self._flag = False
+
+
+class Mailbox:
+    """An actor inbox that schedules its actor on a dispatcher when it gets mail."""
+
+    __slots__ = ("_actor", "_dispatcher", "_lock", "_queue", "_scheduled")
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self._queue: collections.deque[Envelope[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._scheduled = False
+        self._dispatcher = dispatcher
+        self._actor: PoolActor | None = None
+
+    def put(self, envelope: Envelope[Any], /) -> None:
+        self._queue.append(envelope)
+        with self._lock:
+            if self._scheduled or self._actor is None:
+                return
+            self._scheduled = True
+        self._dispatcher.schedule(self)
+
+    def get(self) -> Envelope[Any]:
+        try:
+            return self._queue.popleft()
+        except IndexError:
+            raise queue.Empty from None
+
+    def empty(self) -> bool:
+        return not self._queue
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def attach(self, actor: PoolActor) -> None:
+        """Bind the actor; run it at once if it has ``on_start`` work or early mail."""
+        needs_start = type(actor).on_start is not pykka.Actor.on_start
+        if not needs_start:
+            actor._pool_started = True  # noqa: SLF001
+        with self._lock:
+            self._actor = actor
+            if not (needs_start or self._queue):
+                return
+            self._scheduled = True
+        self._dispatcher.schedule(self)
+
+    def run(self, batch: int) -> None:
+        """Handle up to ``batch`` messages; called by exactly one dispatcher thread."""
+        actor = self._actor
+        assert actor is not None
+        if not actor._pool_started:  # noqa: SLF001
+            actor._pool_started = True  # noqa: SLF001
+            actor._actor_loop_setup()  # noqa: SLF001
+        stopped = actor.actor_stopped
+        handled = 0
+        while handled < batch and self._queue and not stopped.is_set():
+            actor._handle_envelope(self._queue.popleft())  # noqa: SLF001
+            handled += 1
+        if stopped.is_set():
+            actor._actor_loop_teardown()  # noqa: SLF001
+            return  # stays "scheduled" forever: a stopped actor is never run again
+        with self._lock:
+            if not self._queue:
+                self._scheduled = False
+                return
+        self._dispatcher.schedule(self)
+
+
+class Dispatcher:
+    """A fixed set of threads running mailboxes from one FIFO run queue."""
+
+    def __init__(self, threads: int = 2, batch: int = 64, name: str = "switchboard") -> None:
+        if threads < 1 or batch < 1:
+            msg = "a dispatcher needs at least one thread and a batch of at least one"
+            raise ValueError(msg)
+        self.batch = batch
+        self._run_queue: queue.SimpleQueue[Mailbox | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-dispatch-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def schedule(self, mailbox: Mailbox) -> None:
+        self._run_queue.put(mailbox)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        for _ in self._threads:
+            self._run_queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def _loop(self) -> None:
+        _local.dispatcher = True
+        batch = self.batch
+        get = self._run_queue.get
+        while True:
+            mailbox = get()
+            if mailbox is None:
+                return
+            try:
+                mailbox.run(batch)
+            except BaseException:  # a bug in the runtime itself: say so, keep serving
+                logger.critical("dispatcher failed running %r", mailbox, exc_info=True)
+
+
+class PoolActor(pykka.Actor):
+    """A pykka actor that runs on a shared :class:`Dispatcher` instead of its own thread."""
+
+    #: set by the runtime on the concrete subclass it builds
+    dispatcher: Dispatcher
+    _pool_started: bool = False
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        # What pykka.Actor.__init__ sets up, minus the per-actor uuid4 (a syscall) and
+        # threading.Event (a lock and a condition): at 100,000 actors both add up.
+        self.actor_urn = f"urn:switchboard:actor:{next(_actor_ids)}"
+        self.actor_inbox = self._create_actor_inbox()
+        self.actor_stopped = cast("threading.Event", _StopFlag())
+        self._actor_ref = pykka.ActorRef(self)
+
+    @classmethod
+    def start(cls, *args: Any, **kwargs: Any) -> pykka.ActorRef[Self]:
+        obj = cls(*args, **kwargs)
+        obj._start_actor_loop()
+        return obj.actor_ref
+
+    def _create_actor_inbox(self) -> Mailbox:  # type: ignore[override]
+        return Mailbox(self.dispatcher)
+
+    @staticmethod
+    def _create_future() -> pykka.Future[Any]:
+        return PoolFuture()
+
+    def _start_actor_loop(self) -> None:
+        inbox = self.actor_inbox
+        assert isinstance(inbox, Mailbox)
+        inbox.attach(self)
+
+    def _handle_envelope(self, envelope: Envelope[Any]) -> None:
+        """One turn of pykka's actor loop, for one message."""
+        try:
+            response = self._handle_receive(envelope.message)
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+        except Exception:
+            if envelope.reply_to is not None:
+                envelope.reply_to.set_exception()
+            else:
+                self._handle_failure(*sys.exc_info())
+                try:
+                    self.on_failure(*sys.exc_info())
+                except Exception:
+                    self._handle_failure(*sys.exc_info())
+        except BaseException:
+            logger.critical("%s raised a BaseException; stopping it", self, exc_info=True)
+            self._stop()

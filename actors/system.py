@@ -1,0 +1,166 @@
+"""The routing system: the supervision tree and the read-only context actors share.
+
+How this works: one root :class:`Supervisor` has four children, each itself a
+supervisor of one kind of actor — the customer directory, queues, agents and
+conversations.  Conversations passivate when idle (parked, awaiting the
+customer, resolved) and wake on their next message.  Actors find each other
+through the supervisors' address books (``routing.agents.get(id)``), never
+through shared mutable state: the only things shared here are addresses,
+settings that are replaced whole, and id counters.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.agent import AgentActor
+from actors.conversation import ConversationActor
+from actors.directory import DirectoryActor, DirectoryState
+from actors.errors import NotFound
+from actors.messages import AgentConnect, Describe, EventSink, Inbound
+from actors.queue import QueueActor, QueueState
+from actors.routing.model import (
+    AgentState,
+    Channel,
+    DisconnectPolicy,
+    QueueConfig,
+    QueueId,
+)
+from actors.runtime.address import Address
+from actors.runtime.runtime import Runtime
+from actors.runtime.supervisor import DormantStore, Supervisor
+
+__all__ = ["Flows", "Routing", "RoutingSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """Routing-wide settings (per-queue ones live in ``QueueConfig``)."""
+
+    disconnect_grace_s: float = 60.0
+    disconnect_policy: DisconnectPolicy = DisconnectPolicy.KEEP
+    passivate_after_s: float | None = 300.0
+    max_restarts: int = 5
+    restart_window_s: float = 10.0
+    #: queue for accounts that have none configured
+    default_queue: QueueId = "default"
+    #: channel account -> queue
+    accounts: Mapping[str, QueueId] = field(default_factory=dict)
+
+
+class Flows:
+    """Bot flows a conversation runs before (or instead of) a queue.
+
+    Without configured steps a flow hands the conversation straight to its queue.
+    """
+
+    def start(self, conversation: ConversationActor) -> None:
+        conversation.hand_off()
+
+
+class Routing:
+    """Everything routing: the supervisors, the settings, and the ways in."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: RoutingSettings | None = None,
+        *,
+        store: DormantStore | None = None,
+        flows: Flows | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings or RoutingSettings()
+        self.flows = flows or Flows()
+        self.agent_sinks: dict[str, list[EventSink]] = {}
+        self._queue_configs: dict[QueueId, QueueConfig] = {}
+        self._seq = itertools.count(1)
+        self._conversation_ids = itertools.count(1)
+        s = self.settings
+        limits = {"max_restarts": s.max_restarts, "within_s": s.restart_window_s}
+        self.root: Supervisor[Any] = Supervisor("root", runtime, object, context=self, **limits)
+        kids = {"context": self, "parent": self.root, "store": store, **limits}
+        self.directories: Supervisor[DirectoryState] = Supervisor("directory", runtime, DirectoryActor, **kids)
+        self.queues: Supervisor[QueueState] = Supervisor("queue", runtime, QueueActor, **kids)
+        self.agents: Supervisor[AgentState] = Supervisor("agent", runtime, AgentActor, **kids)
+        self.conversations: Supervisor[Any] = Supervisor(
+            "conversation", runtime, ConversationActor,
+            passivate_after=s.passivate_after_s, **kids,
+        )
+        self.directory = self.directories.open("directory", DirectoryState())
+
+    # -- configuration ----------------------------------------------------------------
+
+    def add_queue(self, config: QueueConfig) -> Address:
+        self._queue_configs[config.queue_id] = config
+        return self.queues.open(config.queue_id, QueueState(config))
+
+    def queue_config(self, queue_id: QueueId) -> QueueConfig:
+        config = self._queue_configs.get(queue_id)
+        if config is None:
+            raise NotFound(f"no queue {queue_id}")
+        return config
+
+    def queue_for(self, channel: Channel, account: str) -> QueueId:
+        del channel  # routing rules by channel come with flows; accounts map to queues today
+        return self.settings.accounts.get(account, self.settings.default_queue)
+
+    def add_agent(self, state: AgentState) -> Address:
+        for queue_id in state.queues:
+            self.queue_config(queue_id)
+        return self.agents.open(state.agent_id, state)
+
+    # -- ways in -------------------------------------------------------------------------
+
+    def deliver(self, inbound: Inbound) -> None:
+        """Route a durably accepted customer message (answer not awaited)."""
+        self.directory.tell(inbound)
+
+    def connect(self, agent_id: str, sink: EventSink) -> dict[str, Any]:
+        """Attach a connection to an agent; returns the agent's state for ``hello``."""
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise NotFound(f"no agent {agent_id}")
+        hello: dict[str, Any] = agent.ask(AgentConnect(sink))
+        return hello
+
+    def agent(self, agent_id: str) -> Address:
+        return self._need(self.agents.get(agent_id), "agent", agent_id)
+
+    def queue(self, queue_id: str) -> Address:
+        return self._need(self.queues.get(queue_id), "queue", queue_id)
+
+    def conversation(self, conversation_id: str) -> Address:
+        return self._need(self.conversations.get(conversation_id), "conversation", conversation_id)
+
+    @staticmethod
+    def _need(address: Address | None, kind: str, key: str) -> Address:
+        if address is None:
+            raise NotFound(f"no {kind} {key}")
+        return address
+
+    # -- ids ---------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def new_conversation_id(self) -> str:
+        return f"conv_{next(self._conversation_ids)}"
+
+    # -- reading and stopping ------------------------------------------------------------
+
+    def describe_all(self, addresses: Iterable[Address], timeout: float = 10.0) -> list[Any]:
+        """Ask each address for its snapshot (from a non-actor thread)."""
+        futures = [a.ask_future(Describe()) for a in addresses]
+        return [f.get(timeout=timeout) for f in futures]
+
+    def stop(self) -> None:
+        for supervisor in (self.conversations, self.agents, self.queues, self.directories, self.root):
+            supervisor.stop()
+
+    def __repr__(self) -> str:
+        return f"<Routing {self.runtime.kind}: {len(self.agents)} agents, {len(self.queues)} queues>"
+
