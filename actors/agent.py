@@ -92,7 +92,10 @@ class AgentActor(EntityActor[AgentState]):
             self.state, offer.conversation_id, offer.channel, offer.required_skills
         )
         if decline is None:
-            self._commit(capacity.accept(self.state, offer.conversation_id, offer.channel, now))
+            # the offering queue learns the new view from the answer; the others now
+            state = capacity.accept(self.state, offer.conversation_id, offer.channel, now)
+            self.state = state
+            self._publish(skip=None if offer.transfer else offer.queue_id)
             self._push(events.ConversationAssigned(offer.conversation_id, offer.summary))
         view = capacity.view_of(self.state)
         accepted = decline is None
@@ -173,13 +176,15 @@ class AgentActor(EntityActor[AgentState]):
         self.state = state
         self._publish()
 
-    def _publish(self) -> None:
+    def _publish(self, skip: str | None = None) -> None:
         state = self.state
         if state.version == self._published:
             return
         self._published = state.version
         view = capacity.view_of(state)
         for queue_id in state.queues:
+            if queue_id == skip:
+                continue
             queue = self.routing.queues.get(queue_id)
             if queue is not None:
                 queue.tell(AgentChanged(view))

@@ -34,6 +34,7 @@ __all__ = [
     "CallStarted",
     "ChatClosed",
     "ChatUpdate",
+    "CheckOffers",
     "CustomerMessage",
     "Describe",
     "EngagementChanged",
@@ -45,7 +46,6 @@ __all__ = [
     "MergeCustomers",
     "Offer",
     "OfferAnswer",
-    "OfferTimedOut",
     "Park",
     "ParkTimedOut",
     "Pick",
@@ -213,8 +213,8 @@ class OfferAnswer:
 
 
 @dataclass(frozen=True, slots=True)
-class OfferTimedOut:
-    offer_id: int
+class CheckOffers:
+    """The queue's offer timer: offers older than ``offer_timeout`` have timed out."""
 
 
 @dataclass(frozen=True, slots=True)

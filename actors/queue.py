@@ -25,11 +25,11 @@ from actors.messages import (
     AgentChanged,
     Assigned,
     ChatClosed,
+    CheckOffers,
     Describe,
     Enqueue,
     Offer,
     OfferAnswer,
-    OfferTimedOut,
     Pick,
     PreferenceExpired,
     Withdraw,
@@ -59,7 +59,7 @@ __all__ = ["QueueActor", "QueueState"]
 class _OpenOffer:
     entry: QueueEntry
     agent_id: AgentId
-    timer: Timer | None = None
+    made_at: float
     withdrawn: bool = False
 
 
@@ -88,10 +88,13 @@ class QueueActor(EntityActor[QueueState]):
             collections.Counter
         )
         self._ready = ReadyAgents(state.config.strategy, state.config.required_skills)
+        self._offer_timer: Timer | None = None
         for offer in state.offers.values():  # offers open before a restart still hold a slot
             self._reserved[offer.agent_id][offer.entry.channel] += 1
         for agent_id in state.views:
             self._refresh(agent_id)
+        if state.offers:
+            self._arm_offer_timer(0.0)
         for entry in list(state.line):
             self._dispatch_entry(entry)
 
@@ -105,11 +108,11 @@ class QueueActor(EntityActor[QueueState]):
             case AgentChanged(view):
                 self._agent_changed(view)
             case Enqueue(entry, summary):
-                return self._enqueue(entry, summary)
+                self._enqueue(entry, summary)
             case OfferAnswer():
                 self._answer(message)
-            case OfferTimedOut(offer_id):
-                self._timed_out(offer_id)
+            case CheckOffers():
+                self._check_offers()
             case PreferenceExpired(conversation_id):
                 entry = self.state.line.get(conversation_id)
                 if entry is not None:
@@ -126,7 +129,7 @@ class QueueActor(EntityActor[QueueState]):
 
     # -- arrivals and departures ---------------------------------------------------
 
-    def _enqueue(self, entry: QueueEntry, summary: Mapping[str, Any]) -> dict[str, Any]:
+    def _enqueue(self, entry: QueueEntry, summary: Mapping[str, Any]) -> None:
         state = self.state
         cid = entry.conversation_id
         if cid not in state.line and cid not in state.offered:
@@ -139,7 +142,6 @@ class QueueActor(EntityActor[QueueState]):
                     lambda: self.address.tell(PreferenceExpired(cid)),
                 )
             self._dispatch_entry(entry)
-        return self.describe(cid)
 
     def _withdraw(self, conversation_id: ConversationId) -> None:
         state = self.state
@@ -168,7 +170,7 @@ class QueueActor(EntityActor[QueueState]):
         cid = entry.conversation_id
         state.line.remove(cid)
         offer_id = next(self._ids)
-        offer = _OpenOffer(entry, agent_id)
+        offer = _OpenOffer(entry, agent_id, self.clock.now())
         state.offers[offer_id] = offer
         state.offered[cid] = offer_id
         self._reserved[agent_id][entry.channel] += 1
@@ -180,9 +182,7 @@ class QueueActor(EntityActor[QueueState]):
             self._close_offer(offer_id)
             state.line.add(entry)
             return
-        offer.timer = self.clock.call_later(
-            state.config.offer_timeout, lambda: self.address.tell(OfferTimedOut(offer_id))
-        )
+        self._arm_offer_timer(state.config.offer_timeout)
         agent.tell(
             Offer(
                 offer_id, cid, entry.channel, entry.required_skills,
@@ -196,8 +196,6 @@ class QueueActor(EntityActor[QueueState]):
         if offer is None:
             return None
         state.offered.pop(offer.entry.conversation_id, None)
-        if offer.timer is not None:
-            offer.timer.cancel()
         reserved = self._reserved[offer.agent_id]
         reserved[offer.entry.channel] -= 1
         if reserved[offer.entry.channel] <= 0:
@@ -228,6 +226,24 @@ class QueueActor(EntityActor[QueueState]):
             state.line.add(entry)
             self._dispatch_entry(entry)
         self._dispatch_agent(answer.agent_id)
+
+    def _arm_offer_timer(self, delay: float) -> None:
+        # one timer per queue, not per offer: offers are answered within microseconds
+        # unless the agent actor is down, so a timer per offer would only be cancelled
+        if self._offer_timer is None:
+            self._offer_timer = self.clock.call_later(
+                max(delay, 0.0), lambda: self.address.tell(CheckOffers())
+            )
+
+    def _check_offers(self) -> None:
+        self._offer_timer = None
+        timeout = self.state.config.offer_timeout
+        now = self.clock.now()
+        for offer_id, offer in list(self.state.offers.items()):
+            if offer.made_at + timeout > now:
+                self._arm_offer_timer(offer.made_at + timeout - now)
+                return
+            self._timed_out(offer_id)
 
     def _timed_out(self, offer_id: int) -> None:
         offer = self._close_offer(offer_id)
