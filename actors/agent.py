@@ -58,7 +58,7 @@ class AgentActor(EntityActor[AgentState]):
         routing: Routing = self.supervisor.context
         return routing
 
-    def handle(self, message: Any) -> Any:  # noqa: PLR0911
+    def handle(self, message: Any) -> Any:
         match message:
             case Offer():
                 return self._offer(message)
@@ -96,7 +96,7 @@ class AgentActor(EntityActor[AgentState]):
             state = capacity.accept(self.state, offer.conversation_id, offer.channel, now)
             self.state = state
             self._publish(skip=None if offer.transfer else offer.queue_id)
-            self._push(events.ConversationAssigned(offer.conversation_id, offer.summary))
+            # the connection hears "assigned" from the conversation, once it knows
         view = capacity.view_of(self.state)
         accepted = decline is None
         reason = None if decline is None else decline.value
@@ -118,8 +118,6 @@ class AgentActor(EntityActor[AgentState]):
     def _unpark(self, conversation_id: str) -> None:
         state, decline = capacity.unpark(self.state, conversation_id, self.clock.now())
         self._commit(state)
-        if decline is None:
-            self._push(events.ConversationUnparked(conversation_id))
         conversation = self.routing.conversations.get(conversation_id)
         if conversation is not None:
             reason = None if decline is None else decline.value

@@ -16,7 +16,6 @@ customer message goes back to the directory, which opens a new, linked one.
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from actors import events
@@ -55,6 +54,7 @@ from actors.routing.model import (
     PostParkPolicy,
     QueueConfig,
     QueueEntry,
+    evolve,
 )
 from actors.runtime.entity import EntityActor
 
@@ -154,7 +154,7 @@ class ConversationActor(EntityActor[ConversationState]):
         status = state.status
         if status is not ConversationStatus.PARKED:
             status = lifecycle.transition(status, Event.CUSTOMER_MESSAGE)
-        self.state = replace(
+        self.state = evolve(
             state, status=status, messages=state.messages + 1, last_customer_message_at=now
         )
         event = events.ConversationMessage(
@@ -206,6 +206,8 @@ class ConversationActor(EntityActor[ConversationState]):
             return
         if accepted:
             self._commit(Event.UNPARK_TO_AGENT, agent_id=agent_id, parked_by=None, parked_at=None)
+            unparked = events.ConversationUnparked(state.conversation_id)
+            self._tell_agent(agent_id, ChatUpdate(state.conversation_id, unparked))
             held, self._held = self._held, []
             for event in held:
                 self._tell_participants(event)
@@ -231,6 +233,7 @@ class ConversationActor(EntityActor[ConversationState]):
             self._tell_agent(agent_id, ChatClosed(state.conversation_id, "not waiting any more"))
             return
         self._commit(Event.ASSIGN, agent_id=agent_id, preferred_agent=None, preferred_wait=0.0)
+        self._announce_assigned(agent_id)
         self._engagement(agent_id)
         held, self._held = self._held, []
         for event in held:
@@ -243,7 +246,7 @@ class ConversationActor(EntityActor[ConversationState]):
             raise InvalidTransition(f"conversation {state.conversation_id} is resolved")
         if not isinstance(content, dict) or not isinstance(content.get("kind"), str):
             raise BadRequest("content must be an object with a 'kind'", code="invalid_content")
-        self.state = replace(state, last_agent_message_at=self.clock.now(), messages=state.messages + 1)
+        self.state = evolve(state, last_agent_message_at=self.clock.now(), messages=state.messages + 1)
         message = {"direction": "out", "agent_id": agent_id, "content": content}
         self._tell_participants(
             events.ConversationMessage(state.conversation_id, message), skip=agent_id
@@ -354,6 +357,7 @@ class ConversationActor(EntityActor[ConversationState]):
         )
         self._leave_current_place(moved)
         self._commit(Event.TRANSFER_TO_AGENT, agent_id=answer.agent_id, preferred_agent=None)
+        self._announce_assigned(answer.agent_id)
         self._engagement(answer.agent_id)
 
     def _leave_current_place(self, event: events.Event) -> None:
@@ -371,7 +375,7 @@ class ConversationActor(EntityActor[ConversationState]):
             return
         if self.routing.agents.get(colleague) is None:
             raise BadRequest(f"no agent {colleague}", code="unknown_agent")
-        self.state = replace(state, invited=state.invited | {colleague})
+        self.state = evolve(state, invited=state.invited | {colleague})
         invited = events.ConversationInvited(state.conversation_id, agent_id, self.summary())
         self._tell_agent(colleague, ChatUpdate(state.conversation_id, invited))
 
@@ -381,7 +385,7 @@ class ConversationActor(EntityActor[ConversationState]):
             self._check_assignee(agent_id)
         if colleague not in state.invited:
             return
-        self.state = replace(state, invited=state.invited - {colleague})
+        self.state = evolve(state, invited=state.invited - {colleague})
         removed = events.ConversationRemoved(state.conversation_id, agent_id)
         self._tell_agent(colleague, ChatUpdate(state.conversation_id, removed))
 
@@ -389,7 +393,7 @@ class ConversationActor(EntityActor[ConversationState]):
 
     def _commit(self, event: Event, **changes: Any) -> None:
         state = self.state
-        self.state = replace(state, status=lifecycle.transition(state.status, event), **changes)
+        self.state = evolve(state, status=lifecycle.transition(state.status, event), **changes)
 
     def _check_assignee(self, agent_id: AgentId) -> None:
         state = self.state
@@ -414,6 +418,12 @@ class ConversationActor(EntityActor[ConversationState]):
             preferred_until=preferred_until,
         )
         self._tell_queue(Enqueue(entry, self.summary()))
+
+    def _announce_assigned(self, agent_id: AgentId) -> None:
+        """Tell the agent's connections, now that this conversation accepts their commands."""
+        conversation_id = self.state.conversation_id
+        assigned = events.ConversationAssigned(conversation_id, self.summary())
+        self._tell_agent(agent_id, ChatUpdate(conversation_id, assigned))
 
     def _release_parked(self, reason: str) -> None:
         holder = self.state.parked_by

@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from actors.errors import NotFound, Unavailable
@@ -43,6 +43,7 @@ from actors.routing.model import (
     ConversationId,
     QueueConfig,
     QueueEntry,
+    evolve,
 )
 from actors.routing.ready import ReadyAgents
 from actors.routing.strategies import WaitingLine, estimate_wait, next_entry_for
@@ -222,7 +223,7 @@ class QueueActor(EntityActor[QueueState]):
         else:
             entry = offer.entry
             if answer.reason == Decline.ALREADY_HOLDS:
-                entry = replace(entry, excluded=entry.excluded | {answer.agent_id})
+                entry = evolve(entry, excluded=entry.excluded | {answer.agent_id})
             state.line.add(entry)
             self._dispatch_entry(entry)
         self._dispatch_agent(answer.agent_id)
@@ -282,7 +283,7 @@ class QueueActor(EntityActor[QueueState]):
         active = dict(view.active)
         for channel, n in reserved.items():
             active[channel] = active.get(channel, 0) + n
-        return replace(view, active=active, active_total=view.active_total + reserved.total())
+        return evolve(view, active=active, active_total=view.active_total + reserved.total())
 
     def _refresh(self, agent_id: AgentId) -> None:
         view = self._adjusted(agent_id)

@@ -16,8 +16,9 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 __all__ = ["Clock", "RealClock", "Timer", "VirtualClock"]
 

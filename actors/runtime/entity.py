@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S")
 
-_INTERNAL = (messages._ActorStop, messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr)  # noqa: SLF001
+_INTERNAL = frozenset(
+    {messages._ActorStop, messages.ProxyCall, messages.ProxyGetAttr, messages.ProxySetAttr}  # noqa: SLF001
+)
 
 
 class PassivateIfIdle:
@@ -79,7 +81,7 @@ class EntityActor(pykka.Actor, Generic[S]):
     # -- plumbing ------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, PassivateIfIdle):
+        if type(message) is PassivateIfIdle:
             idle = self.clock.now() - self.last_active
             if idle >= message.idle_for and self.can_passivate():
                 self.passivate()
@@ -88,11 +90,15 @@ class EntityActor(pykka.Actor, Generic[S]):
         return self.handle(message)
 
     def _handle_receive(self, message: Any) -> Any:
-        try:
+        if type(message) in _INTERNAL:  # pykka's own: stop, proxy calls
             return super()._handle_receive(message)
+        runtime = self.supervisor.runtime
+        if not runtime.tracking:
+            return self.on_receive(message)
+        try:
+            return self.on_receive(message)
         finally:
-            if not isinstance(message, _INTERNAL):
-                self.supervisor.runtime.track(-1)
+            runtime.track(-1)
 
     def passivate(self) -> None:
         """Save the state with the supervisor and stop now; mail already queued wakes it again."""

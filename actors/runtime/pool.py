@@ -30,6 +30,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Self, cast
 
 import pykka
@@ -145,42 +146,83 @@ class Mailbox:
 
 
 class Dispatcher:
-    """A fixed set of threads running mailboxes from one FIFO run queue."""
+    """A few threads running mailboxes from one FIFO run queue.
 
-    def __init__(self, threads: int = 2, batch: int = 64, name: str = "switchboard") -> None:
+    Under CPython's GIL a second thread running Python code adds contention, not
+    throughput, so new work wakes an idle thread only when no thread is running.
+    The others stand by for when the running ones are stuck: a watchdog wakes
+    one more whenever mail is waiting and no mailbox run has finished for
+    ``stall_s`` (an actor blocking despite the rules, a long handler).
+    """
+
+    def __init__(
+        self, threads: int = 2, batch: int = 64, name: str = "switchboard", stall_s: float = 0.02
+    ) -> None:
         if threads < 1 or batch < 1:
             msg = "a dispatcher needs at least one thread and a batch of at least one"
             raise ValueError(msg)
         self.batch = batch
-        self._run_queue: queue.SimpleQueue[Mailbox | None] = queue.SimpleQueue()
+        self.stall_s = stall_s
+        self._ready: collections.deque[Mailbox] = collections.deque()
+        self._cond = threading.Condition(threading.Lock())
+        self._running = threads  # threads not waiting for work
+        self._stopping = False
+        self._runs = 0  # finished mailbox runs, read by the watchdog
         self._threads = [
             threading.Thread(target=self._loop, name=f"{name}-dispatch-{i}", daemon=True)
             for i in range(threads)
         ]
+        if threads > 1:
+            self._threads.append(
+                threading.Thread(target=self._watch, name=f"{name}-watchdog", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 
     def schedule(self, mailbox: Mailbox) -> None:
-        self._run_queue.put(mailbox)
+        with self._cond:
+            self._ready.append(mailbox)
+            if self._running == 0:
+                self._cond.notify()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        for _ in self._threads:
-            self._run_queue.put(None)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=timeout)
 
     def _loop(self) -> None:
         _local.dispatcher = True
         batch = self.batch
-        get = self._run_queue.get
+        cond = self._cond
+        ready = self._ready
         while True:
-            mailbox = get()
-            if mailbox is None:
-                return
+            with cond:
+                while not ready:
+                    if self._stopping:
+                        return
+                    self._running -= 1
+                    cond.wait()
+                    self._running += 1
+                mailbox = ready.popleft()
             try:
                 mailbox.run(batch)
             except BaseException:  # a bug in the runtime itself: say so, keep serving
                 logger.critical("dispatcher failed running %r", mailbox, exc_info=True)
+            self._runs += 1
+
+    def _watch(self) -> None:
+        seen = -1
+        while True:
+            time.sleep(self.stall_s)
+            with self._cond:
+                if self._stopping:
+                    return
+                stalled = self._runs == seen and self._ready
+                if stalled and self._running < len(self._threads) - 1:
+                    self._cond.notify()
+            seen = self._runs
 
 
 class PoolActor(pykka.Actor):

@@ -69,6 +69,10 @@ class Runtime(ABC):
 
     # -- quiescence (tests and benchmarks) -----------------------------------
 
+    @property
+    def tracking(self) -> bool:
+        return self._tracking
+
     def track(self, delta: int) -> None:
         if not self._tracking:
             return

@@ -113,7 +113,7 @@ class _Sweep:
 class Supervisor(Generic[S]):
     """Owns the children of one kind: their addresses, restarts and passivation."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         name: str,
         runtime: Runtime,

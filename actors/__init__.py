@@ -1,0 +1,1 @@
+"""Switchboard's actors: the agents, queues and conversations that own the routing facts."""

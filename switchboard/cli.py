@@ -1,0 +1,123 @@
+"""The ``switchboard`` command: ``serve``, ``bench NAME`` and ``loadtest``.
+
+How it works: one argparse parser with a subcommand each.  ``serve`` builds the config
+(file, then ``SWITCHBOARD_*`` variables, then flags) and hands it to ``server.app.run``.
+``bench NAME`` looks ``NAME`` up in the registry of ``switchboard.bench`` and parses the
+remaining arguments with that benchmark's own parser, so each benchmark owns its flags.
+Exit codes: 0 success, 1 a failure while running, 2 bad usage or bad configuration.
+Heavy imports (quart, hypercorn, the benchmarks) happen only in the command that needs
+them, so ``switchboard --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from switchboard import __version__
+from switchboard.config import ENV_PREFIX, ConfigError, load_config
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser (benchmark-specific flags are parsed later)."""
+    parser = argparse.ArgumentParser(
+        prog="switchboard",
+        description="Real-time routing server for omnichannel contact-center chat.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--config", metavar="FILE",
+                       help=f"TOML config file (default: ${ENV_PREFIX}CONFIG if set)")
+    serve.add_argument("--host", help="address to listen on (server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (server.port)")
+    serve.add_argument("--redis-url", metavar="URL",
+                       help="external Redis; without it an embedded one is started")
+    serve.add_argument("--data-dir", metavar="DIR", help="where data files live")
+
+    bench = commands.add_parser(
+        "bench", help="run a benchmark", add_help=False,
+        usage="switchboard bench NAME [--json] [benchmark options]",
+    )
+    bench.add_argument("name", nargs="?", metavar="NAME")
+    bench.add_argument("-h", "--help", action="store_true", dest="bench_help")
+
+    loadtest = commands.add_parser("loadtest", help="simulated customers and agents")
+    loadtest.add_argument("--json", action="store_true", help="last stdout line is JSON")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    path = args.config or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+    try:
+        config = load_config(path, overrides={
+            "server.host": args.host,
+            "server.port": args.port,
+            "server.redis_url": args.redis_url,
+            "server.data_dir": args.data_dir,
+        })
+    except ConfigError as error:
+        print(f"switchboard: configuration error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from server import app  # noqa: PLC0415 -- quart and hypercorn only when serving
+
+    app.run(config)
+    return EXIT_OK
+
+
+def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from switchboard import bench  # noqa: PLC0415 -- imports every benchmark module
+    from switchboard.bench import report  # noqa: PLC0415
+
+    known = bench.discover()
+    listing = ", ".join(sorted(known)) or "(none yet)"
+    if args.name is None:
+        print("usage: switchboard bench NAME [--json] [benchmark options]\n"
+              f"benchmarks: {listing}", file=sys.stdout if args.bench_help else sys.stderr)
+        return EXIT_OK if args.bench_help else EXIT_USAGE
+    benchmark = known.get(args.name)
+    if benchmark is None:
+        print(f"switchboard bench: unknown benchmark {args.name!r}; known: {listing}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    parser = argparse.ArgumentParser(prog=f"switchboard bench {benchmark.name}",
+                                     description=benchmark.help or None)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object as the last line of stdout")
+    if benchmark.add_arguments is not None:
+        benchmark.add_arguments(parser)
+    bench_args = parser.parse_args([*rest, "--help"] if args.bench_help else rest)
+    result = benchmark.run(bench_args)
+    report.emit(result, as_json=bench_args.json, title=f"bench {benchmark.name}")
+    return EXIT_OK
+
+
+def _loadtest(args: argparse.Namespace) -> int:
+    # A later issue: simulated customers and agents (docs/ will describe the flags).
+    print("switchboard loadtest: not available yet", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command == "bench":
+        return _bench(args, rest)
+    if args.command == "loadtest":
+        return _loadtest(args)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return _serve(args)

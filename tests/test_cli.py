@@ -1,0 +1,99 @@
+"""switchboard.cli and switchboard.bench: dispatch, exit codes and the --json contract."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from switchboard import bench, cli
+from switchboard.bench import Benchmark, register, report
+
+
+@pytest.fixture
+def tiny_bench(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark registered for one test only (the registry is restored after)."""
+    monkeypatch.setattr(bench, "REGISTRY", dict(bench.REGISTRY))
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--count", type=int, default=2)
+
+    @register("tiny", help="counts", add_arguments=add_arguments)
+    def run(args: argparse.Namespace) -> dict[str, object]:
+        report.progress(f"counting to {args.count}")
+        return {"count": args.count, "per_s": 1234.5678, "latency_ms": {"p50": 1.0},
+                "nothing": float("nan")}
+
+
+def test_bench_json_puts_one_object_on_the_last_stdout_line(
+    tiny_bench: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["bench", "tiny", "--json", "--count", "5"]) == 0
+    out, err = capsys.readouterr()
+    last = out.strip().splitlines()[-1]
+    assert json.loads(last) == {"count": 5, "per_s": 1234.5678, "latency_ms": {"p50": 1.0},
+                                "nothing": None}
+    assert "counting to 5" in err
+    assert "per_s" in err  # the human table went to stderr
+
+
+def test_bench_without_json_prints_a_table(
+    tiny_bench: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["bench", "tiny"]) == 0
+    out, _ = capsys.readouterr()
+    assert "count       2" in out  # keys aligned to the longest, latency_ms
+    assert "{" not in out
+
+
+def test_unknown_benchmark_exits_2_listing_known_ones(
+    tiny_bench: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["bench", "nope", "--json"]) == 2
+    assert "known: tiny" in capsys.readouterr().err
+
+
+def test_bench_without_a_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bench"]) == 2
+    assert "usage" in capsys.readouterr().err
+
+
+def test_registering_a_name_twice_is_refused(tiny_bench: None) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        register("tiny")(lambda args: {})
+
+
+def test_discover_returns_the_registry() -> None:
+    found = bench.discover()
+    assert found is bench.REGISTRY
+    assert all(isinstance(b, Benchmark) for b in found.values())
+
+
+def test_loadtest_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["loadtest", "--json", "--rate", "3"]) == 2
+    assert "not available yet" in capsys.readouterr().err
+
+
+def test_serve_with_a_bad_config_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[routing]\ndisconnect_policy = 'drop'\n", encoding="utf-8")
+    assert cli.main(["serve", "--config", str(config)]) == 2
+    assert "routing.disconnect_policy" in capsys.readouterr().err
+
+
+def test_serve_rejects_unknown_flags() -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["serve", "--colour", "blue"])
+    assert caught.value.code == 2
+
+
+def test_report_emit_writes_to_the_given_streams() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    report.emit({"a": 1}, as_json=True, title="t", stdout=out, stderr=err)
+    assert out.getvalue() == '{"a":1}\n'
+    assert err.getvalue().startswith("t\n")
