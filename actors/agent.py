@@ -110,8 +110,12 @@ class AgentActor(EntityActor[AgentState]):
             if queue is not None:
                 queue.tell(
                     OfferAnswer(
-                        offer.offer_id, offer.conversation_id, self.state.agent_id,
-                        accepted, reason, view,
+                        offer.offer_id,
+                        offer.conversation_id,
+                        self.state.agent_id,
+                        accepted,
+                        reason,
+                        view,
                     )
                 )
 

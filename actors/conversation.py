@@ -151,7 +151,7 @@ class ConversationActor(EntityActor[ConversationState]):
             self.routing.directory.tell(Reroute(inbound, state.conversation_id))
             return
         now = self.clock.now()
-        status = state.status
+        status: ConversationStatus = state.status
         if status is not ConversationStatus.PARKED:
             status = lifecycle.transition(status, Event.CUSTOMER_MESSAGE)
         self.state = evolve(
@@ -215,7 +215,10 @@ class ConversationActor(EntityActor[ConversationState]):
             # the agent is not eligible: it dropped the chat; the queue takes it, and
             # still prefers this agent should they be free when it is routed
             self._commit(
-                Event.UNPARK_TO_QUEUE, agent_id=None, parked_by=None, parked_at=None,
+                Event.UNPARK_TO_QUEUE,
+                agent_id=None,
+                parked_by=None,
+                parked_at=None,
                 preferred_agent=agent_id,
             )
             self._enqueue()
@@ -246,7 +249,9 @@ class ConversationActor(EntityActor[ConversationState]):
             raise InvalidTransition(f"conversation {state.conversation_id} is resolved")
         if not isinstance(content, dict) or not isinstance(content.get("kind"), str):
             raise BadRequest("content must be an object with a 'kind'", code="invalid_content")
-        self.state = evolve(state, last_agent_message_at=self.clock.now(), messages=state.messages + 1)
+        self.state = evolve(
+            state, last_agent_message_at=self.clock.now(), messages=state.messages + 1
+        )
         message = {"direction": "out", "agent_id": agent_id, "content": content}
         self._tell_participants(
             events.ConversationMessage(state.conversation_id, message), skip=agent_id
@@ -306,7 +311,10 @@ class ConversationActor(EntityActor[ConversationState]):
         for colleague in state.invited:
             self._tell_agent(
                 colleague,
-                ChatUpdate(state.conversation_id, events.ConversationRequeued(state.conversation_id, reason)),
+                ChatUpdate(
+                    state.conversation_id,
+                    events.ConversationRequeued(state.conversation_id, reason),
+                ),
             )
 
     # -- transfers and colleagues ---------------------------------------------------------
@@ -336,8 +344,15 @@ class ConversationActor(EntityActor[ConversationState]):
         self._transfer = (offer_id, transfer.agent_id)
         self._tell_agent(
             target,
-            Offer(offer_id, state.conversation_id, state.channel, {}, state.queue_id,
-                  self.summary(), transfer=True),
+            Offer(
+                offer_id,
+                state.conversation_id,
+                state.channel,
+                {},
+                state.queue_id,
+                self.summary(),
+                transfer=True,
+            ),
         )
 
     def _transfer_answer(self, answer: TransferAnswer) -> None:
@@ -346,7 +361,9 @@ class ConversationActor(EntityActor[ConversationState]):
         valid = pending is not None and pending[0] == answer.offer_id
         if not answer.accepted:
             if valid and pending is not None and pending[1] is not None:
-                failed = events.ConversationTransferred(state.conversation_id, state.agent_id, None, None)
+                failed = events.ConversationTransferred(
+                    state.conversation_id, state.agent_id, None, None
+                )
                 self._tell_agent(pending[1], ChatUpdate(state.conversation_id, failed))
             return
         if not valid or Event.TRANSFER_TO_AGENT not in lifecycle.allowed_events(state.status):
@@ -434,8 +451,12 @@ class ConversationActor(EntityActor[ConversationState]):
         state = self.state
         self.routing.directory.tell(
             EngagementChanged(
-                state.customer_id, state.conversation_id, state.channel, state.account,
-                agent_id, closed,
+                state.customer_id,
+                state.conversation_id,
+                state.channel,
+                state.account,
+                agent_id,
+                closed,
             )
         )
 

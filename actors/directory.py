@@ -82,10 +82,14 @@ class DirectoryActor(EntityActor[DirectoryState]):
                 self._engagement_changed(message)
             case CallStarted(call_id, phone, agent_id, _ws):
                 customer = self._phone_customer(phone)
-                self._set_engagement(customer, affinity.with_call(self._engaged(customer), call_id, agent_id))
+                self._set_engagement(
+                    customer, affinity.with_call(self._engaged(customer), call_id, agent_id)
+                )
             case CallEnded(call_id, phone, _agent, _ws):
                 customer = self._phone_customer(phone)
-                self._set_engagement(customer, affinity.without_call(self._engaged(customer), call_id))
+                self._set_engagement(
+                    customer, affinity.without_call(self._engaged(customer), call_id)
+                )
             case MergeCustomers(keep, drop):
                 return sorted(map(list, self.state.identities.merge(keep, drop)))
             case Describe():
@@ -139,7 +143,9 @@ class DirectoryActor(EntityActor[DirectoryState]):
         if change.agent_id is None or change.closed:
             engagement = affinity.without_chat(engagement, change.conversation_id, now)
         else:
-            engagement = affinity.with_chat(engagement, change.conversation_id, change.agent_id, now)
+            engagement = affinity.with_chat(
+                engagement, change.conversation_id, change.agent_id, now
+            )
         self._set_engagement(customer, engagement)
         if change.closed:
             key = (customer, change.channel, change.account)

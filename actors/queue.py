@@ -115,9 +115,9 @@ class QueueActor(EntityActor[QueueState]):
             case CheckOffers():
                 self._check_offers()
             case PreferenceExpired(conversation_id):
-                entry = self.state.line.get(conversation_id)
-                if entry is not None:
-                    self._dispatch_entry(entry)
+                waiting = self.state.line.get(conversation_id)
+                if waiting is not None:
+                    self._dispatch_entry(waiting)
             case Withdraw(conversation_id):
                 self._withdraw(conversation_id)
             case Pick(agent_id, conversation_id):
@@ -186,8 +186,12 @@ class QueueActor(EntityActor[QueueState]):
         self._arm_offer_timer(state.config.offer_timeout)
         agent.tell(
             Offer(
-                offer_id, cid, entry.channel, entry.required_skills,
-                state.config.queue_id, state.summaries.get(cid, {}),
+                offer_id,
+                cid,
+                entry.channel,
+                entry.required_skills,
+                state.config.queue_id,
+                state.summaries.get(cid, {}),
             )
         )
 

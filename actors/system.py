@@ -80,17 +80,43 @@ class Routing:
         self._seq = itertools.count(1)
         self._conversation_ids = itertools.count(1)
         s = self.settings
-        limits = {"max_restarts": s.max_restarts, "within_s": s.restart_window_s}
-        self.root: Supervisor[Any] = Supervisor("root", runtime, object, context=self, **limits)
-        kids = {"context": self, "parent": self.root, "store": store, **limits}
-        self.directories: Supervisor[DirectoryState] = Supervisor("directory", runtime, DirectoryActor, **kids)
-        self.queues: Supervisor[QueueState] = Supervisor("queue", runtime, QueueActor, **kids)
-        self.agents: Supervisor[AgentState] = Supervisor("agent", runtime, AgentActor, **kids)
-        self.conversations: Supervisor[Any] = Supervisor(
-            "conversation", runtime, ConversationActor,
-            passivate_after=s.passivate_after_s, **kids,
+        self.root: Supervisor[Any] = Supervisor(
+            "root",
+            runtime,
+            object,
+            context=self,
+            max_restarts=s.max_restarts,
+            within_s=s.restart_window_s,
+        )
+        self.directories: Supervisor[DirectoryState] = self._child(
+            "directory", DirectoryActor, store
+        )
+        self.queues: Supervisor[QueueState] = self._child("queue", QueueActor, store)
+        self.agents: Supervisor[AgentState] = self._child("agent", AgentActor, store)
+        self.conversations: Supervisor[Any] = self._child(
+            "conversation", ConversationActor, store, passivate_after=s.passivate_after_s
         )
         self.directory = self.directories.open("directory", DirectoryState())
+
+    def _child(
+        self,
+        name: str,
+        actor_class: type[Any],
+        store: DormantStore | None,
+        passivate_after: float | None = None,
+    ) -> Supervisor[Any]:
+        s = self.settings
+        return Supervisor(
+            name,
+            self.runtime,
+            actor_class,
+            context=self,
+            parent=self.root,
+            store=store,
+            max_restarts=s.max_restarts,
+            within_s=s.restart_window_s,
+            passivate_after=passivate_after,
+        )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -158,9 +184,15 @@ class Routing:
         return [f.get(timeout=timeout) for f in futures]
 
     def stop(self) -> None:
-        for supervisor in (self.conversations, self.agents, self.queues, self.directories, self.root):
+        for supervisor in (
+            self.conversations,
+            self.agents,
+            self.queues,
+            self.directories,
+            self.root,
+        ):
             supervisor.stop()
 
     def __repr__(self) -> str:
-        return f"<Routing {self.runtime.kind}: {len(self.agents)} agents, {len(self.queues)} queues>"
-
+        kind = self.runtime.kind
+        return f"<Routing {kind}: {len(self.agents)} agents, {len(self.queues)} queues>"

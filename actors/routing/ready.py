@@ -36,7 +36,12 @@ def _key_for(strategy: Strategy, queue_required: Mapping[str, int]) -> Callable[
     if strategy == Strategy.ROUND_ROBIN:
         return lambda v: v.agent_id
     required = dict(queue_required)
-    return lambda v: (-sum(v.skills.get(s, 0) for s in required), *_busy(v), v.idle_since, v.agent_id)
+    return lambda v: (
+        -sum(v.skills.get(s, 0) for s in required),
+        *_busy(v),
+        v.idle_since,
+        v.agent_id,
+    )
 
 
 def has_room(view: AgentView) -> bool:
@@ -117,8 +122,13 @@ class ReadyAgents:
         candidates = [v for v in self._order if eligible(v, entry, self.queue_required, now)]
         if not candidates:
             return None
-        best = min(
+        best: AgentView = min(
             candidates,
-            key=lambda v: (-sum(v.skills.get(s, 0) for s in required), *_busy(v), v.idle_since, v.agent_id),
+            key=lambda v: (
+                -sum(v.skills.get(s, 0) for s in required),
+                *_busy(v),
+                v.idle_since,
+                v.agent_id,
+            ),
         )
         return best.agent_id

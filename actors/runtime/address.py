@@ -26,6 +26,7 @@ import pykka
 from pykka._envelope import Envelope
 
 from actors.errors import NotFound
+from actors.runtime.entity import PassivateIfIdle
 
 if TYPE_CHECKING:
     from actors.runtime.runtime import Runtime
@@ -143,7 +144,11 @@ class Address:
             left: list[Envelope[Any]] = []
             inbox = actor.actor_inbox
             while not inbox.empty():
-                left.append(inbox.get())
+                envelope = inbox.get()
+                if dormant and isinstance(envelope.message, PassivateIfIdle):
+                    self.host.runtime.track(-1)  # a second offer to sleep: it is asleep
+                    continue
+                left.append(envelope)
             self._ref = None
             if self._phase is Phase.CLOSED:
                 self._refuse(left + (self._buffer or []))

@@ -89,15 +89,10 @@ class EntityActor(pykka.Actor, Generic[S]):
         self.last_active = self.clock.now()
         return self.handle(message)
 
-    def _handle_receive(self, message: Any) -> Any:
-        if type(message) in _INTERNAL:  # pykka's own: stop, proxy calls
-            return super()._handle_receive(message)
+    def _envelope_done(self, message: Any) -> None:
+        """Called by the runtime after each message, failure handling included."""
         runtime = self.supervisor.runtime
-        if not runtime.tracking:
-            return self.on_receive(message)
-        try:
-            return self.on_receive(message)
-        finally:
+        if runtime.tracking and type(message) not in _INTERNAL:
             runtime.track(-1)
 
     def passivate(self) -> None:

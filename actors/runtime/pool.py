@@ -38,7 +38,7 @@ import pykka
 if TYPE_CHECKING:
     from pykka._envelope import Envelope
 
-__all__ = ["Dispatcher", "Mailbox", "PoolActor", "PoolFuture"]
+__all__ = ["Dispatcher", "Mailbox", "PoolActor", "PoolFuture", "ThreadActor", "handle_envelope"]
 
 logger = logging.getLogger(__name__)
 
@@ -259,20 +259,43 @@ class PoolActor(pykka.Actor):
         inbox.attach(self)
 
     def _handle_envelope(self, envelope: Envelope[Any]) -> None:
-        """One turn of pykka's actor loop, for one message."""
-        try:
-            response = self._handle_receive(envelope.message)
-            if envelope.reply_to is not None:
-                envelope.reply_to.set(response)
-        except Exception:
-            if envelope.reply_to is not None:
-                envelope.reply_to.set_exception()
-            else:
-                self._handle_failure(*sys.exc_info())
-                try:
-                    self.on_failure(*sys.exc_info())
-                except Exception:
-                    self._handle_failure(*sys.exc_info())
-        except BaseException:
-            logger.critical("%s raised a BaseException; stopping it", self, exc_info=True)
-            self._stop()
+        handle_envelope(self, envelope)
+
+
+def handle_envelope(actor: pykka.Actor, envelope: Envelope[Any]) -> None:
+    """One turn of pykka's actor loop, for one message; shared by both runtimes.
+
+    After the turn (including any failure handling, which reports to the
+    supervisor) the actor's ``_envelope_done`` hook, if it has one, is called:
+    the runtime's quiescence count drops only once the failure report is sent.
+    """
+    try:
+        response = actor._handle_receive(envelope.message)  # noqa: SLF001
+        if envelope.reply_to is not None:
+            envelope.reply_to.set(response)
+    except Exception:
+        if envelope.reply_to is not None:
+            envelope.reply_to.set_exception()
+        else:
+            actor._handle_failure(*sys.exc_info())  # noqa: SLF001
+            try:
+                actor.on_failure(*sys.exc_info())
+            except Exception:
+                actor._handle_failure(*sys.exc_info())  # noqa: SLF001
+    except BaseException:
+        logger.critical("%s raised a BaseException; stopping it", actor, exc_info=True)
+        actor._stop()  # noqa: SLF001
+    finally:
+        done = getattr(actor, "_envelope_done", None)
+        if done is not None:
+            done(envelope.message)
+
+
+class ThreadActor(pykka.ThreadingActor):
+    """pykka's thread-per-actor runtime, running the same loop turn as the pool."""
+
+    use_daemon_thread = True
+
+    def _actor_loop_running(self) -> None:
+        while not self.actor_stopped.is_set():
+            handle_envelope(self, self.actor_inbox.get())

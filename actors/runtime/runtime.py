@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pykka
 
 from actors.runtime.clock import Clock, RealClock, VirtualClock
-from actors.runtime.pool import Dispatcher, PoolActor, PoolFuture
+from actors.runtime.pool import Dispatcher, PoolActor, PoolFuture, ThreadActor
 
 __all__ = ["PoolRuntime", "Runtime", "ThreadRuntime", "make_runtime"]
 
@@ -53,7 +53,11 @@ class Runtime(ABC):
         built = self._classes.get(cls)
         if built is None:
             base = self._base()
-            built = cls if issubclass(cls, base) else type(cls.__name__, (cls, base), self._attributes())
+            built = (
+                cls
+                if issubclass(cls, base)
+                else type(cls.__name__, (cls, base), self._attributes())
+            )
             built.__module__ = cls.__module__
             built.__qualname__ = cls.__qualname__
             self._classes[cls] = built
@@ -150,14 +154,14 @@ class ThreadRuntime(Runtime):
     kind: RuntimeKind = "thread"
 
     def _base(self) -> type[pykka.Actor]:
-        return pykka.ThreadingActor
+        return ThreadActor
 
     def _attributes(self) -> dict[str, Any]:
-        return {"use_daemon_thread": True}
+        return {}
 
 
 def make_runtime(
-    kind: RuntimeKind,
+    kind: str,
     clock: Clock | None = None,
     *,
     threads: int = 2,
@@ -167,7 +171,7 @@ def make_runtime(
     """Build the runtime named in the configuration."""
     if kind == "pool":
         return PoolRuntime(clock, threads=threads, batch=batch, track=track)
-    if kind == "thread":
-        return ThreadRuntime(clock, track=track)
-    msg = f"unknown actor runtime {kind!r} (expected 'pool' or 'thread')"
-    raise ValueError(msg)
+    if kind != "thread":
+        msg = f"unknown actor runtime {kind!r} (expected 'pool' or 'thread')"
+        raise ValueError(msg)
+    return ThreadRuntime(clock, track=track)

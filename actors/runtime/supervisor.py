@@ -137,7 +137,8 @@ class Supervisor(Generic[S]):
         self.passivate_after = passivate_after
         self._book: dict[str, Address] = {}
         self._restart_times: collections.deque[float] = collections.deque()
-        self._waiting: dict[str, Any] = {}  # failed children not restarted (escalated)
+        # failed children not restarted (escalated): key -> (child, last state)
+        self._waiting: dict[str, tuple[_Restartable, Any]] = {}
         self._failed = False
         self._counts = collections.Counter[str]()
         self._sweep_timer: Timer | None = None
@@ -189,14 +190,14 @@ class Supervisor(Generic[S]):
         return self.runtime.start(self.child_class, address, state, self)
 
     def wake(self, address: Address) -> None:
-        self._actor.tell(_Wake(address))
+        self._tell(_Wake(address))
 
     def store_dormant(self, key: str, state: Any) -> None:
         self.store.put(self.name, key, state)
         self._counts["passivations"] += 1
 
     def child_failed(self, address: Address, state: Any, error: BaseException | None) -> None:
-        self._actor.tell(_Failed(address, state, repr(error)))
+        self._tell(_Failed(address, state, repr(error)))
 
     # -- operations ----------------------------------------------------------
 
@@ -225,7 +226,10 @@ class Supervisor(Generic[S]):
             if ref is None:
                 continue
             actor = ref._actor_weakref()  # noqa: SLF001 -- a hint only; the child decides
-            if actor is not None and now - getattr(actor, "last_active", now) >= self.passivate_after:
+            if (
+                actor is not None
+                and now - getattr(actor, "last_active", now) >= self.passivate_after
+            ):
                 address.tell(message)
 
     def stop(self) -> None:
@@ -245,7 +249,7 @@ class Supervisor(Generic[S]):
 
     def _sweep_tick(self) -> None:
         try:
-            self._actor.tell(_Sweep())
+            self._tell(_Sweep())
         except pykka.ActorDeadError:
             return
         self._schedule_sweep()
@@ -256,19 +260,28 @@ class Supervisor(Generic[S]):
         self._counts["failures"] += 1
         logger.error("%s %s failed: %s", self.name, failed.address.key, failed.error)
         if self._failed:
-            self._waiting[failed.address.key] = failed.state
+            self._waiting[failed.address.key] = (failed.address, failed.state)
             return
         now = self.runtime.clock.now()
         times = self._restart_times
         while times and now - times[0] > self.within_s:
             times.popleft()
         if len(times) >= self.max_restarts:
-            self._waiting[failed.address.key] = failed.state
+            self._waiting[failed.address.key] = (failed.address, failed.state)
             self._escalate()
             return
         times.append(now)
         self._counts["restarts"] += 1
         failed.address.start(failed.state)
+
+    def _tell(self, message: object) -> None:
+        """Send the supervisor's actor a decision to make (counted for ``Runtime.settle``)."""
+        self.runtime.track(1)
+        try:
+            self._actor.tell(message)
+        except pykka.ActorDeadError:
+            self.runtime.track(-1)
+            raise
 
     def _escalate(self) -> None:
         self._failed = True
@@ -282,25 +295,25 @@ class Supervisor(Generic[S]):
                 len(self._waiting),
             )
             return
-        logger.error("%s exceeded its restart intensity; escalating to %s", self.name, self.parent.name)
-        self.parent._actor.tell(_ChildSupervisorFailed(self))  # noqa: SLF001
+        logger.error(
+            "%s exceeded its restart intensity; escalating to %s", self.name, self.parent.name
+        )
+        self.parent._tell(_ChildSupervisorFailed(self))  # noqa: SLF001
 
     def _on_child_supervisor_failed(self, child: Supervisor[Any]) -> None:
         self._on_failed(_Failed(_SupervisorAddress(child), None, f"{child.name} escalated"))
 
     def restart(self) -> None:
         """Restart this supervisor's failed children from their last known state."""
-        self._actor.tell(_Restart())
+        self._tell(_Restart())
 
     def _on_restart(self) -> None:
         self._failed = False
         self._restart_times.clear()
         waiting, self._waiting = self._waiting, {}
-        for key, state in waiting.items():
-            address = self._book.get(key)
-            if address is not None:
-                self._counts["restarts"] += 1
-                address.start(state)
+        for child, state in waiting.values():
+            self._counts["restarts"] += 1
+            child.start(state)
 
     def _on_wake(self, address: Address) -> None:
         state = self.store.take(self.name, address.key)
@@ -338,6 +351,12 @@ class _SupervisorActor(pykka.ThreadingActor):
         self.supervisor = supervisor
 
     def on_receive(self, message: Any) -> Any:
+        try:
+            return self._decide(message)
+        finally:
+            self.supervisor.runtime.track(-1)
+
+    def _decide(self, message: Any) -> Any:
         sup = self.supervisor
         match message:
             case _Failed():

@@ -109,7 +109,11 @@ def run_once(kind: RuntimeKind, args: argparse.Namespace) -> dict[str, Any]:
         for i in range(args.conversations):
             cid = f"c{i}"
             state = ConversationState(
-                cid, f"customer-{i}", Channel.WHATSAPP, "bench", queue_ids[i % args.queues],
+                cid,
+                f"customer-{i}",
+                Channel.WHATSAPP,
+                "bench",
+                queue_ids[i % args.queues],
                 created_at=now,
             )
             routing.conversations.open(cid, state)
@@ -145,7 +149,11 @@ def _wait_queued(routing: Routing, queue_ids: list[str], expected: int, timeout:
     raise TimeoutError(msg)
 
 
-@register("routing", help="assignments/s on the pool runtime vs thread-per-actor", add_arguments=add_arguments)
+@register(
+    "routing",
+    help="assignments/s on the pool runtime vs thread-per-actor",
+    add_arguments=add_arguments,
+)
 def run(args: argparse.Namespace) -> dict[str, object]:
     pool = run_once("pool", args)
     thread = run_once("thread", args)

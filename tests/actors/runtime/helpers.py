@@ -124,7 +124,7 @@ class Echo(EntityActor[int]):
 def drain(*supervisors: Supervisor[Any]) -> None:
     """Wait until each supervisor has handled everything told to it so far."""
     for supervisor in supervisors:
-        supervisor._actor.ask(ProxyGetAttr(("actor_urn",)), timeout=5)  # noqa: SLF001
+        supervisor._actor.ask(ProxyGetAttr(("actor_urn",)), timeout=5)
 
 
 def settle(runtime: Runtime, *supervisors: Supervisor[Any], rounds: int = 3) -> None:

@@ -47,6 +47,8 @@ def test_no_count_is_lost_or_duplicated(runtime: Runtime, ops: list[str]) -> Non
         stats = counters.stats()
         fails, naps = ops.count("fail"), ops.count("passivate")
         assert (stats.failures, stats.restarts, stats.escalations) == (fails, fails, 0)
-        assert (stats.passivations, stats.wakes) == (naps, naps)  # each woken by the next
+        # offers to sleep queued behind one that was taken are void (it is asleep)
+        assert min(naps, 1) <= stats.passivations <= naps
+        assert stats.wakes == stats.passivations  # each sleep ended by the next message
     finally:
         counters.stop()

@@ -6,8 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from actors.runtime import Phase, Runtime, Supervisor, VirtualClock
 from tests.actors.runtime.helpers import (
     Add,
@@ -160,11 +158,6 @@ def test_at_the_top_an_escalation_is_counted_and_the_mail_waits_for_a_restart(
     assert (stats.restarts, stats.escalations, stats.failed) == (2, 1, False)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Runtime.settle() does not wait for supervisor decisions (restart, wake, "
-    "sweep): their messages are not tracked",
-    strict=True,
-)
 def test_settle_waits_for_a_restart_in_progress(runtime: Runtime, supervise: Supervise) -> None:
     gate = SpawnGate()
     counters = supervise(Counter, context=gate)
@@ -181,11 +174,6 @@ def test_settle_waits_for_a_restart_in_progress(runtime: Runtime, supervise: Sup
         release.join()
 
 
-@pytest.mark.xfail(
-    reason="BUG: Supervisor._on_restart looks waiting keys up in its own book, where child "
-    "supervisors are not, so restarting the top never restarts an escalated child supervisor",
-    strict=True,
-)
 def test_restarting_the_top_restarts_its_escalated_child_supervisors(
     runtime: Runtime, supervise: Supervise
 ) -> None:
