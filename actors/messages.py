@@ -43,6 +43,7 @@ __all__ = [
     "GraceExpired",
     "Inbound",
     "Invite",
+    "ListWaiting",
     "MergeCustomers",
     "Offer",
     "OfferAnswer",
@@ -228,6 +229,11 @@ class Pick:
 
     agent_id: AgentId
     conversation_id: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class ListWaiting:
+    """Ask a queue for its waiting entries in line order (open offers excluded)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from actors.messages import (
     CheckOffers,
     Describe,
     Enqueue,
+    ListWaiting,
     Offer,
     OfferAnswer,
     Pick,
@@ -122,6 +123,8 @@ class QueueActor(EntityActor[QueueState]):
                 self._withdraw(conversation_id)
             case Pick(agent_id, conversation_id):
                 self._pick(agent_id, conversation_id)
+            case ListWaiting():
+                return list(self.state.line)
             case Describe(conversation_id):
                 return self.describe(conversation_id)
             case _:

@@ -4,11 +4,10 @@
 lost, duplicated or reordered message shows up as a wrong tuple.  Its handlers
 follow the entity contract: compute, then commit ``self.state`` only on success.
 
-``settle`` and ``drain`` exist because ``Runtime.settle()`` only counts mail sent
-through addresses: a supervisor's own decisions (sweep, wake, restart) run on its
-own actor and an actor's teardown runs after its last message is counted (see
-the xfail test in ``test_supervision.py``).  ``drain`` makes a supervisor finish
-what it was told so far; ``eventually`` waits for a phase change made by a teardown.
+``Runtime.settle()`` waits for mail and for supervisor decisions, but an actor's
+teardown (which moves its address to DORMANT or WAITING) runs just after its last
+message is counted, so phase checks go through ``eventually``.  ``drain`` waits for
+a supervisor alone, for when an actor is deliberately kept busy.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any
 
 from pykka.messages import ProxyGetAttr
 
-from actors.runtime import EntityActor, Runtime, Supervisor
+from actors.runtime import Address, EntityActor, Phase, Supervisor
 
 __all__ = [
     "Add",
@@ -34,7 +33,7 @@ __all__ = [
     "SpawnGate",
     "drain",
     "eventually",
-    "settle",
+    "phase_of",
 ]
 
 
@@ -127,12 +126,9 @@ def drain(*supervisors: Supervisor[Any]) -> None:
         supervisor._actor.ask(ProxyGetAttr(("actor_urn",)), timeout=5)
 
 
-def settle(runtime: Runtime, *supervisors: Supervisor[Any], rounds: int = 3) -> None:
-    """``runtime.settle()``, letting the supervisors finish their decisions in between."""
-    for _ in range(rounds):
-        runtime.settle()
-        drain(*supervisors)
-    runtime.settle()
+def phase_of(address: Address) -> Phase:
+    """The address's phase, read afresh (a call, so type checkers do not narrow it)."""
+    return address.phase
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

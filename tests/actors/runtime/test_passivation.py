@@ -16,7 +16,16 @@ from actors.runtime import (
     Supervisor,
     VirtualClock,
 )
-from tests.actors.runtime.helpers import Add, Counter, Get, Hold, Sleepy, drain, eventually, settle
+from tests.actors.runtime.helpers import (
+    Add,
+    Counter,
+    Get,
+    Hold,
+    Sleepy,
+    drain,
+    eventually,
+    phase_of,
+)
 
 Supervise = Callable[..., Supervisor[Any]]
 
@@ -30,14 +39,10 @@ def dormant_state(supervisor: Supervisor[Any], key: str) -> Any:
     return store._states.get((supervisor.name, key))
 
 
-def sweep_until(
-    runtime: Runtime, clock: VirtualClock, supervisor: Supervisor[Any], seconds: float
-) -> None:
-    """Advance one sweep interval at a time, letting each sweep finish before the next."""
-    steps = round(seconds / (AFTER / 4))
-    for _ in range(steps):
+def sweep_until(runtime: Runtime, clock: VirtualClock, seconds: float) -> None:
+    """Advance one sweep interval at a time, settling after each."""
+    for _ in range(round(seconds / (AFTER / 4))):
         clock.advance(AFTER / 4)
-        drain(supervisor)
         runtime.settle()
 
 
@@ -50,14 +55,13 @@ def test_an_idle_entity_passivates_and_wakes_with_its_state(
     counter.tell(Add(2))
     runtime.settle()
 
-    sweep_until(runtime, clock, counters, AFTER - AFTER / 4)
-    assert counter.phase is Phase.LIVE  # not idle long enough yet
-    sweep_until(runtime, clock, counters, AFTER / 4)  # idle for AFTER: the sweep offers
+    sweep_until(runtime, clock, AFTER - AFTER / 4)
+    assert phase_of(counter) is Phase.LIVE  # not idle long enough yet
+    sweep_until(runtime, clock, AFTER / 4)  # idle for AFTER: the sweep offers
     assert eventually(lambda: counter.phase is Phase.DORMANT)
-    sweep_until(runtime, clock, counters, AFTER / 4)  # past AFTER + one interval
-    settle(runtime, counters)
+    sweep_until(runtime, clock, AFTER / 4)  # past AFTER + one interval
 
-    assert counter.phase is Phase.DORMANT
+    assert phase_of(counter) is Phase.DORMANT
     assert counter.ref is None
     assert dormant_state(counters, "c") == (1, 2)
     stats = counters.stats()
@@ -71,17 +75,33 @@ def test_an_idle_entity_passivates_and_wakes_with_its_state(
     assert (stats.live, stats.passivations, stats.wakes) == (1, 1, 1)
 
 
+def test_one_long_advance_passivates_an_idle_entity_once(
+    runtime: Runtime, clock: VirtualClock, supervise: Supervise
+) -> None:
+    counters = supervise(Counter, passivate_after=AFTER)
+    counter = counters.open("c", ())
+    counter.tell(Add(1))
+    runtime.settle()
+
+    clock.advance(AFTER + AFTER / 4)  # several sweeps at once, each finding it idle
+    runtime.settle()
+
+    assert eventually(lambda: counter.phase is Phase.DORMANT)
+    assert dormant_state(counters, "c") == (1,)
+    stats = counters.stats()
+    assert (stats.passivations, stats.wakes) == (1, 0)  # the extra offers woke nothing
+    assert counter.ask(Get()) == (1,)
+
+
 def test_an_entity_active_within_the_window_is_not_passivated(
     runtime: Runtime, clock: VirtualClock, supervise: Supervise
 ) -> None:
     counters = supervise(Counter, passivate_after=AFTER)
     counter = counters.open("c", ())
     for i in range(6):  # a message every 6 s, for 36 s: never idle for 8
-        sweep_until(runtime, clock, counters, 6.0)
+        sweep_until(runtime, clock, 6.0)
         counter.tell(Add(i))
         runtime.settle()
-    drain(counters)
-    runtime.settle()
 
     assert counter.phase is Phase.LIVE
     assert counters.stats().passivations == 0
@@ -114,9 +134,9 @@ def test_an_entity_that_may_not_passivate_stays_live(
     sleeper.tell(Add(1))
     runtime.settle()
 
-    sweep_until(runtime, clock, sleepers, 3 * AFTER)
+    sweep_until(runtime, clock, 3 * AFTER)
     sleeper.tell(PassivateIfIdle(0))
-    settle(runtime, sleepers)
+    runtime.settle()
 
     assert sleeper.phase is Phase.LIVE
     assert dormant_state(sleepers, "s") is None
@@ -131,7 +151,7 @@ def test_an_adopted_key_wakes_from_the_store_on_its_first_message(
     counters.store.put(counters.name, "k", ("saved",))
 
     counter = counters.adopt("k")
-    assert counter.phase is Phase.DORMANT
+    assert phase_of(counter) is Phase.DORMANT
     assert counters.adopt("k") is counter  # one address per key
 
     counter.tell(Add(1))
@@ -166,10 +186,10 @@ def test_offers_queued_behind_a_busy_entity_do_not_wake_it_after_it_passivates(
     assert hold.started.wait(5)
     try:
         clock.advance(AFTER + AFTER / 4)  # two sweeps find it idle for AFTER: two offers
-        drain(counters)
+        drain(counters)  # the sweeps are done (the actor is still blocked)
     finally:
         hold.release.set()
-    settle(runtime, counters)
+    runtime.settle()
 
     assert counters.stats().wakes == 0  # nothing but the offers was sent
     assert eventually(lambda: counter.phase is Phase.DORMANT, timeout=1.0)

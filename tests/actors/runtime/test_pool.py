@@ -89,7 +89,10 @@ def test_a_flooded_actor_does_not_starve_the_others() -> None:
         bystander = runtime.start(_Bystander, progress)
         driver = runtime.start(_Driver, flood, bystander)
 
-        bystander_answer, flood_done = driver.ask(flood_size, timeout=10)
+        answers: tuple[pykka.Future[int], pykka.Future[int]] = driver.ask(
+            flood_size, block=True, timeout=10
+        )
+        bystander_answer, flood_done = answers
 
         seen = bystander_answer.get(timeout=10)
         assert flood_done.get(timeout=30) == flood_size + 1  # the whole flood, then "last"
@@ -127,9 +130,7 @@ def test_a_pool_future_may_be_waited_for_outside_the_pool(pool: PoolRuntime) -> 
     assert future.get(timeout=1) == "done"
 
 
-def test_a_blocked_actor_does_not_stop_the_others(
-    runtime: Runtime, supervise: Supervise
-) -> None:
+def test_a_blocked_actor_does_not_stop_the_others(runtime: Runtime, supervise: Supervise) -> None:
     counters = supervise(Counter)
     stuck, other = counters.open("stuck", ()), counters.open("other", ())
     hold = Hold()

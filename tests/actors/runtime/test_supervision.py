@@ -13,7 +13,6 @@ from tests.actors.runtime.helpers import (
     Counter,
     Get,
     SpawnGate,
-    drain,
     eventually,
 )
 
@@ -126,7 +125,7 @@ def test_failures_spread_over_time_do_not_escalate(
 
     stats = counters.stats()
     assert (stats.failures, stats.restarts, stats.escalations) == (6, 6, 0)
-    drain(root)
+    runtime.settle()
     assert root.stats().failures == 0
 
 
@@ -186,8 +185,7 @@ def test_restarting_the_top_restarts_its_escalated_child_supervisors(
     assert eventually(lambda: root.stats().failed)
 
     root.restart()
-    drain(root)
-    drain(counters)
+    runtime.settle()
 
     assert not counters.stats().failed
     assert counter.ask(Get(), timeout=2) == (1, 2)
