@@ -271,8 +271,16 @@ class QueueActor(EntityActor[QueueState]):
     # -- matching -------------------------------------------------------------------
 
     def _agent_changed(self, view: AgentView) -> None:
-        if self._take_view(view):
-            self._dispatch_agent(view.agent_id)
+        known = self.state.views.get(view.agent_id)
+        if not self._take_view(view):
+            return
+        self._dispatch_agent(view.agent_id)
+        was_online = known is not None and known.status is AgentStatus.ONLINE
+        if was_online and view.status is not AgentStatus.ONLINE:
+            # chats held for this agent (affinity) need not wait for them any more
+            for entry in [e for e in self.state.line if e.preferred_agent == view.agent_id]:
+                if entry.conversation_id in self.state.line:
+                    self._dispatch_entry(entry)
 
     def _take_view(self, view: AgentView) -> bool:
         known = self.state.views.get(view.agent_id)

@@ -21,6 +21,7 @@ the system is left to settle and these must hold:
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -214,10 +215,8 @@ class RoutingDay(RuleBasedStateMachine):
         if not held:
             return
         conversation = self.routing.conversation(held[pick % len(held)])
-        try:
+        with contextlib.suppress(SwitchboardError):  # a refusal (colleague full) is fine
             conversation.ask(make())
-        except SwitchboardError:
-            pass  # a refusal (e.g. the colleague is full) is a fine outcome
 
     # -- checking ---------------------------------------------------------------------
 
