@@ -64,7 +64,9 @@ class AgentActor(EntityActor[AgentState]):
                 return self._offer(message)
             case UnparkRequest(conversation_id):
                 return self._unpark(conversation_id)
-            case ChatClosed(conversation_id, _reason):
+            case ChatClosed(conversation_id, _reason, event):
+                if event is not None:
+                    self._push(event)
                 self._commit(capacity.release(self.state, conversation_id, self.clock.now()))
             case ChatUpdate(conversation_id, event, parked):
                 if parked and conversation_id in self.state.active:
@@ -95,7 +97,10 @@ class AgentActor(EntityActor[AgentState]):
             # the offering queue learns the new view from the answer; the others now
             state = capacity.accept(self.state, offer.conversation_id, offer.channel, now)
             self.state = state
-            self._publish(skip=None if offer.transfer else offer.queue_id)
+            # other queues' copies may overstate the room left (costing at most a declined
+            # offer); they must hear at once when none is left
+            if capacity.free_slots(state, offer.channel) == 0 or offer.transfer:
+                self._publish(skip=None if offer.transfer else offer.queue_id)
             # the connection hears "assigned" from the conversation, once it knows
         view = capacity.view_of(self.state)
         accepted = decline is None

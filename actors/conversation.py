@@ -297,8 +297,9 @@ class ConversationActor(EntityActor[ConversationState]):
             self._tell_queue(Withdraw(state.conversation_id))
         holder = state.agent_id or state.parked_by
         if holder is not None:
-            self._tell_participants(event)
-            self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved"))
+            for colleague in state.invited:
+                self._tell_agent(colleague, ChatUpdate(state.conversation_id, event))
+            self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved", event))
         self._engagement(holder, closed=True)
 
     def _requeue(self, agent_id: AgentId, reason: str) -> None:

@@ -172,6 +172,8 @@ class ChatClosed:
 
     conversation_id: ConversationId
     reason: str
+    #: an event for the agent's connections about the closing (e.g. resolved)
+    event: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
