@@ -183,7 +183,13 @@ class Dispatcher:
         with self._cond:
             self._ready.append(mailbox)
             if self._running == 0:
-                self._cond.notify()
+                self._wake_one()
+
+    def _wake_one(self) -> None:
+        # counted as running from now: until it has the lock, later mail must not
+        # wake a second thread for the same work
+        self._running += 1
+        self._cond.notify()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -203,8 +209,7 @@ class Dispatcher:
                     if self._stopping:
                         return
                     self._running -= 1
-                    cond.wait()
-                    self._running += 1
+                    cond.wait()  # whoever woke us counted us as running
                 mailbox = ready.popleft()
             try:
                 mailbox.run(batch)
@@ -221,7 +226,7 @@ class Dispatcher:
                     return
                 stalled = self._runs == seen and self._ready
                 if stalled and self._running < len(self._threads) - 1:
-                    self._cond.notify()
+                    self._wake_one()
             seen = self._runs
 
 
