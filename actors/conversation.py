@@ -275,6 +275,22 @@ class ConversationActor(EntityActor[ConversationState]):
             return
         if self._unparking:
             return  # the customer wrote; the unpark decides
+        config = self.queue_config
+        if config.park_timeout_closes:
+            holder = state.parked_by
+            self._commit(
+                Event.PARK_TIMEOUT_CLOSE,
+                topic=config.park_timeout_topic,
+                resolved_at=self.clock.now(),
+                parked_at=None,
+            )
+            resolved = events.ConversationResolved(state.conversation_id, config.park_timeout_topic)
+            if holder is not None:
+                self._tell_agent(
+                    holder, ChatClosed(state.conversation_id, "park timed out", resolved)
+                )
+            self._engagement(holder, closed=True)
+            return
         self._release_parked("park timed out")
         self._commit(Event.PARK_TIMEOUT_REQUEUE, agent_id=None, parked_by=None, parked_at=None)
         self._enqueue()

@@ -200,6 +200,10 @@ class QueueConfig:
     post_park_flow: str | None = None
     #: seconds a parked chat may stay parked; None = no limit
     park_timeout: float | None = None
+    #: when a parked chat times out: False puts it back in the queue, True closes it
+    park_timeout_closes: bool = False
+    #: the topic recorded on chats closed by the park time-out
+    park_timeout_topic: str = "park timeout"
     #: seconds an agent actor has to answer an offer
     offer_timeout: float = 5.0
     #: seconds a chat waits for the agent the customer is engaged with before any agent may take it
