@@ -350,6 +350,20 @@ class _SupervisorActor(pykka.ThreadingActor):
         super().__init__()
         self.supervisor = supervisor
 
+    def _actor_loop_teardown(self) -> None:
+        # decisions still queued when the supervisor stops are dropped: uncount them
+        # (Runtime.settle would otherwise wait for them forever), then let pykka
+        # answer any asks among them
+        left = []
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get()
+            if not isinstance(envelope.message, pykka.messages._ActorStop):  # noqa: SLF001
+                self.supervisor.runtime.track(-1)
+            left.append(envelope)
+        for envelope in left:
+            self.actor_inbox.put(envelope)
+        super()._actor_loop_teardown()
+
     def on_receive(self, message: Any) -> Any:
         try:
             return self._decide(message)

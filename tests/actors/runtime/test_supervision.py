@@ -189,3 +189,13 @@ def test_restarting_the_top_restarts_its_escalated_child_supervisors(
 
     assert not counters.stats().failed
     assert counter.ask(Get(), timeout=2) == (1, 2)
+
+
+def test_stopping_a_supervisor_with_decisions_pending_leaves_the_runtime_quiet(
+    runtime: Runtime,
+) -> None:
+    for round_ in range(20):
+        supervisor = Supervisor(f"stopping-{round_}", runtime, Counter)
+        supervisor.open("c", ()).tell(Boom())  # a restart decision is on its way
+        supervisor.stop()
+        assert runtime.wait_idle(5), f"{runtime.pending} messages still counted"
