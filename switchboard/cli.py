@@ -37,16 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the server")
-    serve.add_argument("--config", metavar="FILE",
-                       help=f"TOML config file (default: ${ENV_PREFIX}CONFIG if set)")
+    serve.add_argument(
+        "--config", metavar="FILE", help=f"TOML config file (default: ${ENV_PREFIX}CONFIG if set)"
+    )
     serve.add_argument("--host", help="address to listen on (server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (server.port)")
-    serve.add_argument("--redis-url", metavar="URL",
-                       help="external Redis; without it an embedded one is started")
+    serve.add_argument(
+        "--redis-url", metavar="URL", help="external Redis; without it an embedded one is started"
+    )
     serve.add_argument("--data-dir", metavar="DIR", help="where data files live")
 
     bench = commands.add_parser(
-        "bench", help="run a benchmark", add_help=False,
+        "bench",
+        help="run a benchmark",
+        add_help=False,
         usage="switchboard bench NAME [--json] [benchmark options]",
     )
     bench.add_argument("name", nargs="?", metavar="NAME")
@@ -60,17 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     path = args.config or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
     try:
-        config = load_config(path, overrides={
-            "server.host": args.host,
-            "server.port": args.port,
-            "server.redis_url": args.redis_url,
-            "server.data_dir": args.data_dir,
-        })
+        config = load_config(
+            path,
+            overrides={
+                "server.host": args.host,
+                "server.port": args.port,
+                "server.redis_url": args.redis_url,
+                "server.data_dir": args.data_dir,
+            },
+        )
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     from server import app  # noqa: PLC0415 -- quart and hypercorn only when serving
 
     app.run(config)
@@ -84,18 +92,23 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     known = bench.discover()
     listing = ", ".join(sorted(known)) or "(none yet)"
     if args.name is None:
-        print("usage: switchboard bench NAME [--json] [benchmark options]\n"
-              f"benchmarks: {listing}", file=sys.stdout if args.bench_help else sys.stderr)
+        print(
+            f"usage: switchboard bench NAME [--json] [benchmark options]\nbenchmarks: {listing}",
+            file=sys.stdout if args.bench_help else sys.stderr,
+        )
         return EXIT_OK if args.bench_help else EXIT_USAGE
     benchmark = known.get(args.name)
     if benchmark is None:
-        print(f"switchboard bench: unknown benchmark {args.name!r}; known: {listing}",
-              file=sys.stderr)
+        print(
+            f"switchboard bench: unknown benchmark {args.name!r}; known: {listing}", file=sys.stderr
+        )
         return EXIT_USAGE
-    parser = argparse.ArgumentParser(prog=f"switchboard bench {benchmark.name}",
-                                     description=benchmark.help or None)
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object as the last line of stdout")
+    parser = argparse.ArgumentParser(
+        prog=f"switchboard bench {benchmark.name}", description=benchmark.help or None
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object as the last line of stdout"
+    )
     if benchmark.add_arguments is not None:
         benchmark.add_arguments(parser)
     bench_args = parser.parse_args([*rest, "--help"] if args.bench_help else rest)

@@ -186,8 +186,9 @@ def _convert(kind: Kind, value: Any, *, from_text: bool) -> Any:
         try:
             value = int(value) if kind == "int" else float(value)
         except ValueError:
-            raise ValueError(f"must be {'an integer' if kind == 'int' else 'a number'}, "
-                             f"not {value!r}") from None
+            raise ValueError(
+                f"must be {'an integer' if kind == 'int' else 'a number'}, not {value!r}"
+            ) from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"must be a number, not {type(value).__name__}")
     if kind == "int":
@@ -199,8 +200,15 @@ def _convert(kind: Kind, value: Any, *, from_text: bool) -> Any:
     return float(value)
 
 
-def _set(values: dict[tuple[str, str], Any], where: str, section: str, key: str,
-         raw: Any, *, from_text: bool) -> None:
+def _set(
+    values: dict[tuple[str, str], Any],
+    where: str,
+    section: str,
+    key: str,
+    raw: Any,
+    *,
+    from_text: bool,
+) -> None:
     kind, check = _KEYS[section, key]
     try:
         value = _convert(kind, raw, from_text=from_text)
@@ -224,8 +232,7 @@ def _read_file(path: Path, values: dict[tuple[str, str], Any]) -> None:
         raise ConfigError(f"config file {path}: not valid TOML ({error})") from None
     for section, table in document.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{section}] "
-                              f"(known: {', '.join(SECTIONS)})")
+            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(SECTIONS)})")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {section} must be a table [{section}]")
         for key, raw in table.items():
@@ -240,8 +247,9 @@ def _read_env(env: Mapping[str, str], values: dict[tuple[str, str], Any]) -> Non
         if not name.startswith(ENV_PREFIX) or name in _ENV_EXTRA:
             continue
         if name not in _ENV_KEYS:
-            raise ConfigError(f"environment: unknown variable {name} "
-                              f"(known: {', '.join(sorted(_ENV_KEYS))})")
+            raise ConfigError(
+                f"environment: unknown variable {name} (known: {', '.join(sorted(_ENV_KEYS))})"
+            )
         section, key = _ENV_KEYS[name]
         _set(values, f"environment: {name}", section, key, raw, from_text=True)
 
@@ -266,8 +274,7 @@ def load_config(
         if (section, key) not in _KEYS:
             raise ConfigError(f"override: unknown key {dotted}")
         if raw is not None:
-            _set(values, f"option {dotted}", section, key, raw,
-                 from_text=isinstance(raw, str))
+            _set(values, f"option {dotted}", section, key, raw, from_text=isinstance(raw, str))
     sections = {
         name: replace(cls(), **{k: v for (s, k), v in values.items() if s == name})
         for name, cls in SECTIONS.items()

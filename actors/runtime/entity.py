@@ -60,6 +60,7 @@ class EntityActor(pykka.Actor, Generic[S]):
         self.clock = supervisor.runtime.clock
         self.last_active = self.clock.now()
         self._passivating = False
+        self._tracking = supervisor.runtime.tracking
 
     def __str__(self) -> str:
         return f"{type(self).__name__}({self.address.key})"
@@ -89,11 +90,15 @@ class EntityActor(pykka.Actor, Generic[S]):
         self.last_active = self.clock.now()
         return self.handle(message)
 
+    def _handle_receive(self, message: Any) -> Any:
+        if type(message) in _INTERNAL:  # pykka's own: stop, proxy calls
+            return super()._handle_receive(message)
+        return self.on_receive(message)  # ours: skip pykka's chain of isinstance checks
+
     def _envelope_done(self, message: Any) -> None:
         """Called by the runtime after each message, failure handling included."""
-        runtime = self.supervisor.runtime
-        if runtime.tracking and type(message) not in _INTERNAL:
-            runtime.track(-1)
+        if self._tracking and type(message) not in _INTERNAL:
+            self.supervisor.runtime.track(-1)
 
     def passivate(self) -> None:
         """Save the state with the supervisor and stop now; mail already queued wakes it again."""

@@ -60,8 +60,9 @@ def register(
     def decorate(run: RunBenchmark) -> RunBenchmark:
         existing = REGISTRY.get(name)
         if existing is not None and existing.run is not run:
-            raise ValueError(f"benchmark {name!r} is already registered by "
-                             f"{existing.run.__module__}")
+            raise ValueError(
+                f"benchmark {name!r} is already registered by {existing.run.__module__}"
+            )
         REGISTRY[name] = Benchmark(name, run, help, add_arguments)
         return run
 

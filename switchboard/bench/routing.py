@@ -9,6 +9,10 @@ The workload, run once on each runtime with the same numbers:
   as it is assigned, which frees the slot, so the backlog is worked off by
   offers, accepts, resolves and auto-assignment on free capacity.
 
+A second workload, *backlog*, gives every agent room for its share of the waiting
+chats and resolves nothing: the morning rush when a full queue meets agents
+logging in.  Its figures are reported as ``backlog_*``.
+
 The clock stops when every conversation has been assigned.  Each agent's
 connection counts the chats it holds (assigned minus resolved) and records a
 capacity violation if that ever exceeds the agent's limit.
@@ -50,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Desk:
     """One agent's connection in the benchmark: resolves what it gets, counts what it holds."""
 
-    def __init__(self, bench: _Bench, agent_id: str, limit: int) -> None:
+    def __init__(self, bench: _Bench, agent_id: str, limit: int, *, churn: bool) -> None:
         self.bench = bench
+        self.churn = churn
         self.agent_id = agent_id
         self.limit = limit
         self.held = 0
@@ -63,7 +68,7 @@ class _Desk:
                 self.bench.violations += 1
             self.bench.assigned()
             conversation = self.bench.routing.conversations.get(event.conversation_id)
-            if conversation is not None:
+            if conversation is not None and self.churn:
                 conversation.ask_future(Resolve(self.agent_id, "benchmark"))
         elif isinstance(event, ConversationResolved):
             self.held -= 1
@@ -85,11 +90,14 @@ class _Bench:
                 self.done.set()
 
 
-def run_once(kind: RuntimeKind, args: argparse.Namespace) -> dict[str, Any]:
+def run_once(kind: RuntimeKind, args: argparse.Namespace, *, churn: bool = True) -> dict[str, Any]:
     """Set up the workload on one runtime, time the assignments, tear down."""
     runtime = make_runtime(kind, threads=args.threads)
     routing = Routing(runtime, RoutingSettings(passivate_after_s=None))
     bench = _Bench(routing, args.conversations)
+    # churn: capacity as given, resolved on arrival; backlog: room to spare, no resolves
+    # (twice the even share, so no chat is stranded by how queues share their agents)
+    limit = args.capacity if churn else 2 * -(-args.conversations // args.agents)
     try:
         queue_ids = [f"q{i}" for i in range(args.queues)]
         for queue_id in queue_ids:
@@ -99,11 +107,9 @@ def run_once(kind: RuntimeKind, args: argparse.Namespace) -> dict[str, Any]:
             agent_id = f"agent-{i}"
             member_of = frozenset({queue_ids[i % args.queues], queue_ids[(i + 1) % args.queues]})
             agents.append(
-                routing.add_agent(
-                    AgentState(agent_id, queues=member_of, capacity=Capacity(args.capacity))
-                )
+                routing.add_agent(AgentState(agent_id, queues=member_of, capacity=Capacity(limit)))
             )
-            routing.connect(agent_id, _Desk(bench, agent_id, args.capacity))
+            routing.connect(agent_id, _Desk(bench, agent_id, limit, churn=churn))
         report.progress(f"{kind}: {args.agents} agents ready; queueing {args.conversations} chats")
         now = runtime.clock.now()
         for i in range(args.conversations):
@@ -157,6 +163,8 @@ def _wait_queued(routing: Routing, queue_ids: list[str], expected: int, timeout:
 def run(args: argparse.Namespace) -> dict[str, object]:
     pool = run_once("pool", args)
     thread = run_once("thread", args)
+    backlog = run_once("pool", args, churn=False)
+    backlog_thread = run_once("thread", args, churn=False)
     return {
         "conversations": args.conversations,
         "agents": args.agents,
@@ -166,5 +174,12 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "assignments_per_s": round(pool["assignments_per_s"], 1),
         "baseline_assignments_per_s": round(thread["assignments_per_s"], 1),
         "ratio": round(pool["assignments_per_s"] / thread["assignments_per_s"], 2),
-        "capacity_violations": pool["capacity_violations"] + thread["capacity_violations"],
+        "capacity_violations": sum(
+            r["capacity_violations"] for r in (pool, thread, backlog, backlog_thread)
+        ),
+        "backlog_assignments_per_s": round(backlog["assignments_per_s"], 1),
+        "backlog_baseline_assignments_per_s": round(backlog_thread["assignments_per_s"], 1),
+        "backlog_ratio": round(
+            backlog["assignments_per_s"] / backlog_thread["assignments_per_s"], 2
+        ),
     }
