@@ -155,7 +155,11 @@ class ConversationActor(EntityActor[ConversationState]):
         if status is not ConversationStatus.PARKED:
             status = lifecycle.transition(status, Event.CUSTOMER_MESSAGE)
         self.state = evolve(
-            state, status=status, messages=state.messages + 1, last_customer_message_at=now
+            state,
+            status=status,
+            messages=state.messages + 1,
+            customer_messages=state.customer_messages + 1,
+            last_customer_message_at=now,
         )
         event = events.ConversationMessage(
             state.conversation_id,
@@ -173,6 +177,11 @@ class ConversationActor(EntityActor[ConversationState]):
             self._tell_participants(event)
         else:
             self._hold(event)  # queued or in a flow: the agent who takes it gets them
+
+    def _flush_held(self) -> None:
+        held, self._held = self._held, []
+        for event in held:
+            self._tell_participants(event)
 
     def _hold(self, event: object) -> None:
         if len(self._held) < _HOLD_LIMIT:
@@ -208,9 +217,7 @@ class ConversationActor(EntityActor[ConversationState]):
             self._commit(Event.UNPARK_TO_AGENT, agent_id=agent_id, parked_by=None, parked_at=None)
             unparked = events.ConversationUnparked(state.conversation_id)
             self._tell_agent(agent_id, ChatUpdate(state.conversation_id, unparked))
-            held, self._held = self._held, []
-            for event in held:
-                self._tell_participants(event)
+            self._flush_held()
         else:
             # the agent is not eligible: it dropped the chat; the queue takes it, and
             # still prefers this agent should they be free when it is routed
@@ -235,12 +242,16 @@ class ConversationActor(EntityActor[ConversationState]):
         if state.status is not ConversationStatus.QUEUED or queue_id != state.queue_id:
             self._tell_agent(agent_id, ChatClosed(state.conversation_id, "not waiting any more"))
             return
-        self._commit(Event.ASSIGN, agent_id=agent_id, preferred_agent=None, preferred_wait=0.0)
+        self._commit(
+            Event.ASSIGN,
+            agent_id=agent_id,
+            preferred_agent=None,
+            preferred_wait=0.0,
+            invited=state.invited - {agent_id},
+        )
         self._announce_assigned(agent_id)
         self._engagement(agent_id)
-        held, self._held = self._held, []
-        for event in held:
-            self._tell_participants(event)
+        self._flush_held()
 
     def _agent_message(self, agent_id: AgentId, content: Any) -> dict[str, Any]:
         state = self.state
@@ -291,7 +302,10 @@ class ConversationActor(EntityActor[ConversationState]):
                 )
             self._engagement(holder, closed=True)
             return
-        self._release_parked("park timed out")
+        holder = state.parked_by
+        if holder is not None:
+            requeued = events.ConversationRequeued(state.conversation_id, "park timed out")
+            self._tell_agent(holder, ChatClosed(state.conversation_id, "park timed out", requeued))
         self._commit(Event.PARK_TIMEOUT_REQUEUE, agent_id=None, parked_by=None, parked_at=None)
         self._enqueue()
 
@@ -357,6 +371,8 @@ class ConversationActor(EntityActor[ConversationState]):
         if target == state.agent_id:
             raise BadRequest("the conversation is already with that agent", code="same_agent")
         lifecycle.transition(state.status, Event.TRANSFER_TO_AGENT)  # refuse early if invalid
+        if self.routing.agents.get(target) is None:
+            raise BadRequest(f"no agent {target}", code="unknown_agent")
         offer_id = next(_offer_ids)
         self._transfer = (offer_id, transfer.agent_id)
         self._tell_agent(
@@ -390,9 +406,15 @@ class ConversationActor(EntityActor[ConversationState]):
             state.conversation_id, state.agent_id, answer.agent_id, None
         )
         self._leave_current_place(moved)
-        self._commit(Event.TRANSFER_TO_AGENT, agent_id=answer.agent_id, preferred_agent=None)
+        self._commit(
+            Event.TRANSFER_TO_AGENT,
+            agent_id=answer.agent_id,
+            preferred_agent=None,
+            invited=state.invited - {answer.agent_id},
+        )
         self._announce_assigned(answer.agent_id)
         self._engagement(answer.agent_id)
+        self._flush_held()
 
     def _leave_current_place(self, event: events.Event) -> None:
         state = self.state
@@ -474,6 +496,7 @@ class ConversationActor(EntityActor[ConversationState]):
                 state.account,
                 agent_id,
                 closed,
+                state.customer_messages,
             )
         )
 

@@ -56,6 +56,18 @@ class DirectoryState:
     open: dict[OpenKey, ConversationId] = field(default_factory=dict)
     last_closed: dict[OpenKey, ConversationId] = field(default_factory=dict)
     next_customer: int = 1
+    #: customer messages sent to each open conversation
+    forwarded: dict[ConversationId, int] = field(default_factory=dict)
+    #: keys whose conversation closed with messages still on their way to it: those come
+    #: back (Reroute) and must go first; newer messages for the key wait here meanwhile
+    draining: dict[OpenKey, _Draining] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Draining:
+    closed: ConversationId
+    in_flight: int
+    waiting: list[Inbound] = field(default_factory=list)
 
 
 class DirectoryActor(EntityActor[DirectoryState]):
@@ -74,10 +86,7 @@ class DirectoryActor(EntityActor[DirectoryState]):
             case Inbound():
                 return self._inbound(message)
             case Reroute(inbound, closed):
-                key = self._open_key(self._customer(inbound), inbound)
-                if self.state.open.get(key) == closed:
-                    del self.state.open[key]
-                return self._inbound(inbound)
+                return self._reroute(inbound, closed)
             case EngagementChanged():
                 self._engagement_changed(message)
             case CallStarted(call_id, phone, agent_id, _ws):
@@ -98,15 +107,39 @@ class DirectoryActor(EntityActor[DirectoryState]):
                 return super().handle(message)
         return None
 
-    def _inbound(self, inbound: Inbound) -> dict[str, Any]:
+    def _inbound(self, inbound: Inbound) -> dict[str, Any] | None:
+        customer = self._customer(inbound)
+        key = self._open_key(customer, inbound)
+        draining = self.state.draining.get(key)
+        if draining is not None:
+            draining.waiting.append(inbound)  # after the rerouted ones, in order
+            return None
+        return self._route(inbound, customer, key)
+
+    def _reroute(self, inbound: Inbound, closed: ConversationId) -> dict[str, Any] | None:
         state = self.state
         customer = self._customer(inbound)
         key = self._open_key(customer, inbound)
+        if state.open.get(key) == closed:
+            del state.open[key]
+        routed = self._route(inbound, customer, key)
+        draining = state.draining.get(key)
+        if draining is not None and draining.closed == closed:
+            draining.in_flight -= 1
+            if draining.in_flight <= 0:
+                del state.draining[key]
+                for waiting in draining.waiting:
+                    self._inbound(waiting)
+        return routed
+
+    def _route(self, inbound: Inbound, customer: CustomerId, key: OpenKey) -> dict[str, Any]:
+        state = self.state
         conversation_id = state.open.get(key)
         created = conversation_id is None
         if conversation_id is None:
             conversation_id = self._open_conversation(customer, key, inbound)
         address = self.routing.conversations.adopt(conversation_id)
+        state.forwarded[conversation_id] = state.forwarded.get(conversation_id, 0) + 1
         address.tell(CustomerMessage(inbound, customer))
         return {"customer_id": customer, "conversation_id": conversation_id, "created": created}
 
@@ -148,10 +181,15 @@ class DirectoryActor(EntityActor[DirectoryState]):
             )
         self._set_engagement(customer, engagement)
         if change.closed:
+            state = self.state
             key = (customer, change.channel, change.account)
-            if self.state.open.get(key) == change.conversation_id:
-                del self.state.open[key]
-            self.state.last_closed[key] = change.conversation_id
+            if state.open.get(key) == change.conversation_id:
+                del state.open[key]
+            state.last_closed[key] = change.conversation_id
+            sent = state.forwarded.pop(change.conversation_id, 0)
+            in_flight = sent - change.customer_messages
+            if in_flight > 0:  # they will come back as Reroute, ahead of anything newer
+                state.draining[key] = _Draining(change.conversation_id, in_flight)
 
     # -- helpers -------------------------------------------------------------------
 

@@ -347,3 +347,5 @@ class EngagementChanged:
     account: str
     agent_id: AgentId | None
     closed: bool = False
+    #: with ``closed``: customer messages the conversation took in before it closed
+    customer_messages: int = 0

@@ -47,7 +47,7 @@ from actors.routing.model import (
     evolve,
 )
 from actors.routing.ready import ReadyAgents
-from actors.routing.strategies import WaitingLine, estimate_wait, next_entry_for
+from actors.routing.strategies import WaitingLine, eligible, estimate_wait, next_entry_for
 from actors.runtime.entity import EntityActor
 
 if TYPE_CHECKING:
@@ -165,6 +165,8 @@ class QueueActor(EntityActor[QueueState]):
             raise Unavailable(f"agent {agent_id} is not online in queue {state.config.queue_id}")
         if view_free_slots(view, entry.channel) <= 0:
             raise Unavailable(f"agent {agent_id} has no free slot for {entry.channel}")
+        if not eligible(view, entry, state.config.required_skills, self.clock.now()):
+            raise Unavailable(f"agent {agent_id} lacks the skills this chat needs", code="skills")
         self._offer(entry, agent_id)
 
     # -- offers --------------------------------------------------------------------

@@ -24,8 +24,12 @@ def tiny_bench(monkeypatch: pytest.MonkeyPatch) -> None:
     @register("tiny", help="counts", add_arguments=add_arguments)
     def run(args: argparse.Namespace) -> dict[str, object]:
         report.progress(f"counting to {args.count}")
-        return {"count": args.count, "per_s": 1234.5678, "latency_ms": {"p50": 1.0},
-                "nothing": float("nan")}
+        return {
+            "count": args.count,
+            "per_s": 1234.5678,
+            "latency_ms": {"p50": 1.0},
+            "nothing": float("nan"),
+        }
 
 
 def test_bench_json_puts_one_object_on_the_last_stdout_line(
@@ -34,8 +38,12 @@ def test_bench_json_puts_one_object_on_the_last_stdout_line(
     assert cli.main(["bench", "tiny", "--json", "--count", "5"]) == 0
     out, err = capsys.readouterr()
     last = out.strip().splitlines()[-1]
-    assert json.loads(last) == {"count": 5, "per_s": 1234.5678, "latency_ms": {"p50": 1.0},
-                                "nothing": None}
+    assert json.loads(last) == {
+        "count": 5,
+        "per_s": 1234.5678,
+        "latency_ms": {"p50": 1.0},
+        "nothing": None,
+    }
     assert "counting to 5" in err
     assert "per_s" in err  # the human table went to stderr
 

@@ -37,7 +37,9 @@ def test_defaults() -> None:
         kind="pool", dispatcher_threads=2, batch=64, passivate_after_s=300.0
     )
     assert config.routing == RoutingConfig(
-        disconnect_grace_s=60.0, disconnect_policy="keep", offer_timeout_s=5.0,
+        disconnect_grace_s=60.0,
+        disconnect_policy="keep",
+        offer_timeout_s=5.0,
         affinity_wait_s=30.0,
     )
     assert config.limits == LimitsConfig(webhook_max_bytes=3 * 1024 * 1024, ws_send_buffer=1000)
@@ -50,7 +52,9 @@ def test_config_is_frozen() -> None:
 
 
 def test_file_values(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [server]
         host = "0.0.0.0"
         port = 9000
@@ -69,7 +73,8 @@ def test_file_values(tmp_path: Path) -> None:
         [limits]
         webhook_max_bytes = 1024
         ws_send_buffer = 10
-    """)
+    """,
+    )
     config = load_config(path, env={})
     assert config == Config(
         ServerConfig("0.0.0.0", 9000, Path("/var/lib/switchboard"), "redis://localhost:6379/0"),
@@ -155,8 +160,7 @@ INVALID_FILE_VALUES: list[tuple[str, str, str, str]] = [
 
 
 @pytest.mark.parametrize(("section", "key", "toml", "reason"), INVALID_FILE_VALUES)
-def test_invalid_file_value(tmp_path: Path, section: str, key: str, toml: str,
-                            reason: str) -> None:
+def test_invalid_file_value(tmp_path: Path, section: str, key: str, toml: str, reason: str) -> None:
     path = write(tmp_path, f"[{section}]\n{key} = {toml}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path, env={})

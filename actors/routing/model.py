@@ -257,5 +257,7 @@ class ConversationState:
     preferred_agent: AgentId | None = None
     resolved_at: float | None = None
     messages: int = 0
+    #: customer messages this conversation has taken in (the directory counts what it sent)
+    customer_messages: int = 0
     #: seconds to hold the chat for ``preferred_agent`` when first routed (engaged customer)
     preferred_wait: float = 0.0

@@ -63,9 +63,17 @@ async def test_healthz_and_metrics_over_a_real_socket(config: Config) -> None:
 def test_switchboard_serve_stops_gracefully_on_sigterm() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys, switchboard.cli as c; sys.exit(c.main())",
-         "serve", "--port", "0"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-c",
+            "import sys, switchboard.cli as c; sys.exit(c.main())",
+            "serve",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert process.stderr is not None

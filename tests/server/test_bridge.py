@@ -367,6 +367,7 @@ def test_push_after_trio_run_ended_from_another_thread() -> None:
         return sink
 
     sink = trio.run(make)
+
     def push_ten() -> None:
         for number in range(10):
             sink.push(number)
