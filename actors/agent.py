@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from actors import events
+from actors.base import RoutingActor
 from actors.messages import (
     AgentChanged,
     AgentConnect,
@@ -34,16 +35,14 @@ from actors.messages import (
 )
 from actors.routing import capacity
 from actors.routing.model import AgentState, AgentStatus
-from actors.runtime.entity import EntityActor
 
 if TYPE_CHECKING:
     from actors.runtime.clock import Timer
-    from actors.system import Routing
 
 __all__ = ["AgentActor"]
 
 
-class AgentActor(EntityActor[AgentState]):
+class AgentActor(RoutingActor[AgentState]):
     """Owns one agent: status, capacity, active and parked chats, connections."""
 
     def on_start(self) -> None:
@@ -52,11 +51,6 @@ class AgentActor(EntityActor[AgentState]):
         self._grace: Timer | None = None
         self._published = -1
         self._publish()
-
-    @property
-    def routing(self) -> Routing:
-        routing: Routing = self.supervisor.context
-        return routing
 
     def handle(self, message: Any) -> Any:
         match message:

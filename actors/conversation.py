@@ -16,9 +16,10 @@ customer message goes back to the directory, which opens a new, linked one.
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from actors import events
+from actors.base import RoutingActor
 from actors.errors import BadRequest, Forbidden, InvalidTransition
 from actors.messages import (
     AgentMessage,
@@ -56,10 +57,6 @@ from actors.routing.model import (
     QueueEntry,
     evolve,
 )
-from actors.runtime.entity import EntityActor
-
-if TYPE_CHECKING:
-    from actors.system import Routing
 
 __all__ = ["ConversationActor"]
 
@@ -77,7 +74,7 @@ _offer_ids = itertools.count(1)
 _HOLD_LIMIT = 50
 
 
-class ConversationActor(EntityActor[ConversationState]):
+class ConversationActor(RoutingActor[ConversationState]):
     """Owns one conversation: its status, its agent, its participants."""
 
     def on_start(self) -> None:
@@ -88,11 +85,6 @@ class ConversationActor(EntityActor[ConversationState]):
             self._enqueue()  # idempotent: a restart re-announces a waiting chat
         elif self.state.status is ConversationStatus.FLOW:
             self.routing.flows.start(self)
-
-    @property
-    def routing(self) -> Routing:
-        routing: Routing = self.supervisor.context
-        return routing
 
     @property
     def queue_config(self) -> QueueConfig:

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from actors.base import RoutingActor
 from actors.messages import (
     CallEnded,
     CallStarted,
@@ -37,10 +38,6 @@ from actors.routing.model import (
     ConversationStatus,
     CustomerId,
 )
-from actors.runtime.entity import EntityActor
-
-if TYPE_CHECKING:
-    from actors.system import Routing
 
 __all__ = ["DirectoryActor", "DirectoryState"]
 
@@ -70,16 +67,11 @@ class _Draining:
     waiting: list[Inbound] = field(default_factory=list)
 
 
-class DirectoryActor(EntityActor[DirectoryState]):
+class DirectoryActor(RoutingActor[DirectoryState]):
     """Resolves customers and routes their messages to conversations."""
 
     def on_start(self) -> None:
         self._customer_ids = itertools.count(self.state.next_customer)
-
-    @property
-    def routing(self) -> Routing:
-        routing: Routing = self.supervisor.context
-        return routing
 
     def handle(self, message: Any) -> Any:
         match message:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from actors.base import RoutingActor
 from actors.errors import NotFound, Unavailable
 from actors.messages import (
     AgentChanged,
@@ -48,11 +49,9 @@ from actors.routing.model import (
 )
 from actors.routing.ready import ReadyAgents
 from actors.routing.strategies import WaitingLine, eligible, estimate_wait, next_entry_for
-from actors.runtime.entity import EntityActor
 
 if TYPE_CHECKING:
     from actors.runtime.clock import Timer
-    from actors.system import Routing
 
 __all__ = ["QueueActor", "QueueState"]
 
@@ -80,7 +79,7 @@ class QueueState:
     wait_total: float = 0.0
 
 
-class QueueActor(EntityActor[QueueState]):
+class QueueActor(RoutingActor[QueueState]):
     """Owns one queue: its waiting line and the offers it makes."""
 
     def on_start(self) -> None:
@@ -99,11 +98,6 @@ class QueueActor(EntityActor[QueueState]):
             self._arm_offer_timer(0.0)
         for entry in list(state.line):
             self._dispatch_entry(entry)
-
-    @property
-    def routing(self) -> Routing:
-        routing: Routing = self.supervisor.context
-        return routing
 
     def handle(self, message: Any) -> Any:
         match message:
