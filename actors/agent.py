@@ -27,6 +27,7 @@ from actors.messages import (
     GraceExpired,
     Offer,
     OfferAnswer,
+    QueueDone,
     Requeue,
     SetStatus,
     TransferAnswer,
@@ -35,6 +36,7 @@ from actors.messages import (
 )
 from actors.routing import capacity
 from actors.routing.model import AgentState, AgentStatus
+from actors.routing.ready import has_room
 
 if TYPE_CHECKING:
     from actors.runtime.clock import Timer
@@ -50,6 +52,8 @@ class AgentActor(RoutingActor[AgentState]):
         self._sinks: list[EventSink] = self.routing.agent_sinks.setdefault(self.state.agent_id, [])
         self._grace: Timer | None = None
         self._published = -1
+        self._round = 0
+        self._owed: list[str] = []  # queues not yet asked in this round
         self._publish()
 
     def handle(self, message: Any) -> Any:
@@ -74,6 +78,8 @@ class AgentActor(RoutingActor[AgentState]):
                 self._disconnect(sink)
             case GraceExpired(disconnected_at):
                 self._grace_expired(disconnected_at)
+            case QueueDone(_queue_id, round_):
+                self._queue_done(round_)
             case Describe():
                 return self.describe()
             case _:
@@ -178,17 +184,42 @@ class AgentActor(RoutingActor[AgentState]):
         self._publish()
 
     def _publish(self, skip: str | None = None) -> None:
+        """Tell the queues what changed.
+
+        With free slots and several queues, one queue at a time is asked to fill
+        them (a *round*): each answers ``QueueDone`` when it has nothing more, and
+        the next is asked.  Asking all at once would have every queue offer the
+        same slot and all but one offer declined.  Without free slots (or with one
+        queue) every queue hears at once.
+        """
         state = self.state
         if state.version == self._published:
             return
         self._published = state.version
         view = capacity.view_of(state)
-        for queue_id in state.queues:
-            if queue_id == skip:
-                continue
-            queue = self.routing.queues.get(queue_id)
-            if queue is not None:
-                queue.tell(AgentChanged(view))
+        queues = [q for q in sorted(state.queues) if q != skip]
+        self._round += 1
+        if not has_room(view) or len(queues) <= 1:
+            self._owed = []
+            for queue_id in queues:
+                self._tell_queue(queue_id, AgentChanged(view))
+            return
+        start = self._round % len(queues)  # rotate who is asked first
+        first, *self._owed = queues[start:] + queues[:start]
+        self._tell_queue(first, AgentChanged(view, self._round))
+
+    def _queue_done(self, round_: int) -> None:
+        if round_ != self._round or not self._owed:
+            return
+        view = capacity.view_of(self.state)
+        if not has_room(view):
+            return
+        self._tell_queue(self._owed.pop(0), AgentChanged(view, self._round))
+
+    def _tell_queue(self, queue_id: str, message: object) -> None:
+        queue = self.routing.queues.get(queue_id)
+        if queue is not None:
+            queue.tell(message)
 
     def _push(self, event: object) -> None:
         for sink in self._sinks:

@@ -51,6 +51,7 @@ __all__ = [
     "ParkTimedOut",
     "Pick",
     "PreferenceExpired",
+    "QueueDone",
     "Remove",
     "Requeue",
     "Reroute",
@@ -192,6 +193,17 @@ class ChatUpdate:
 @dataclass(frozen=True, slots=True)
 class AgentChanged:
     view: AgentView
+    #: the agent asks one queue at a time to fill free slots: answer ``QueueDone``
+    #: when nothing (more) is waiting for this agent
+    round: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDone:
+    """A queue has nothing (more) for the agent in this round: ask the next queue."""
+
+    queue_id: QueueId
+    round: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from actors.messages import (
     OfferAnswer,
     Pick,
     PreferenceExpired,
+    QueueDone,
     Withdraw,
 )
 from actors.routing.capacity import Decline, view_free_slots
@@ -90,6 +91,7 @@ class QueueActor(RoutingActor[QueueState]):
         )
         self._ready = ReadyAgents(state.config.strategy, state.config.required_skills)
         self._offer_timer: Timer | None = None
+        self._rounds: dict[AgentId, int] = {}  # agents waiting for our QueueDone
         for offer in state.offers.values():  # offers open before a restart still hold a slot
             self._reserved[offer.agent_id][offer.entry.channel] += 1
         for agent_id in state.views:
@@ -101,8 +103,11 @@ class QueueActor(RoutingActor[QueueState]):
 
     def handle(self, message: Any) -> Any:
         match message:
-            case AgentChanged(view):
+            case AgentChanged(view, round_):
+                if round_ is not None:
+                    self._rounds[view.agent_id] = round_
                 self._agent_changed(view)
+                self._maybe_done(view.agent_id)
             case Enqueue(entry, summary):
                 self._enqueue(entry, summary)
             case OfferAnswer():
@@ -230,6 +235,7 @@ class QueueActor(RoutingActor[QueueState]):
             state.line.add(entry)
             self._dispatch_entry(entry)
         self._dispatch_agent(answer.agent_id)
+        self._maybe_done(answer.agent_id)
 
     def _arm_offer_timer(self, delay: float) -> None:
         # one timer per queue, not per offer: offers are answered within microseconds
@@ -277,6 +283,15 @@ class QueueActor(RoutingActor[QueueState]):
             for entry in [e for e in self.state.line if e.preferred_agent == view.agent_id]:
                 if entry.conversation_id in self.state.line:
                     self._dispatch_entry(entry)
+
+    def _maybe_done(self, agent_id: AgentId) -> None:
+        """If the agent still has room beyond what was offered, let it ask its next queue."""
+        if agent_id not in self._ready:
+            return  # offers are out for all its room: wait for the answers
+        round_ = self._rounds.pop(agent_id, None)
+        agent = self.routing.agents.get(agent_id)
+        if round_ is not None and agent is not None:
+            agent.tell(QueueDone(self.state.config.queue_id, round_))
 
     def _take_view(self, view: AgentView) -> bool:
         known = self.state.views.get(view.agent_id)
