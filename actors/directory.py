@@ -60,6 +60,16 @@ class DirectoryState:
     draining: dict[OpenKey, _Draining] = field(default_factory=dict)
 
 
+#: seconds newer messages may wait for rerouted ones before going ahead anyway
+_DRAIN_LIMIT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _DrainExpired:
+    key: OpenKey
+    closed: ConversationId
+
+
 @dataclass(slots=True)
 class _Draining:
     closed: ConversationId
@@ -79,6 +89,10 @@ class DirectoryActor(RoutingActor[DirectoryState]):
                 return self._inbound(message)
             case Reroute(inbound, closed):
                 return self._reroute(inbound, closed)
+            case _DrainExpired(key, closed):
+                draining = self.state.draining.get(key)
+                if draining is not None and draining.closed == closed:
+                    self._drained(key)
             case EngagementChanged():
                 self._engagement_changed(message)
             case CallStarted(call_id, phone, agent_id, _ws):
@@ -119,10 +133,13 @@ class DirectoryActor(RoutingActor[DirectoryState]):
         if draining is not None and draining.closed == closed:
             draining.in_flight -= 1
             if draining.in_flight <= 0:
-                del state.draining[key]
-                for waiting in draining.waiting:
-                    self._inbound(waiting)
+                self._drained(key)
         return routed
+
+    def _drained(self, key: OpenKey) -> None:
+        draining = self.state.draining.pop(key)
+        for waiting in draining.waiting:
+            self._inbound(waiting)
 
     def _route(self, inbound: Inbound, customer: CustomerId, key: OpenKey) -> dict[str, Any]:
         state = self.state
@@ -181,7 +198,12 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             sent = state.forwarded.pop(change.conversation_id, 0)
             in_flight = sent - change.customer_messages
             if in_flight > 0:  # they will come back as Reroute, ahead of anything newer
-                state.draining[key] = _Draining(change.conversation_id, in_flight)
+                closed = change.conversation_id
+                state.draining[key] = _Draining(closed, in_flight)
+                # never wait for ever (a message lost to a failed actor does not come back)
+                self.clock.call_later(
+                    _DRAIN_LIMIT_S, lambda: self.address.tell(_DrainExpired(key, closed))
+                )
 
     # -- helpers -------------------------------------------------------------------
 
