@@ -7,7 +7,9 @@ then stops accepting, lets open requests finish for its graceful timeout and exi
 ``run(config)`` is the process entry point used by ``switchboard serve``: it starts trio,
 turns the first SIGINT or SIGTERM into a graceful shutdown and serves until then.
 
-Only the health and metrics endpoints exist so far; webhooks, REST and websockets are
+The server runs the routing system built from the same configuration
+(``server.routing``) and stops it on shutdown.  Only the health and metrics endpoints
+exist so far; webhooks, REST and websockets are
 added as blueprints by later modules of this package.
 """
 
@@ -25,6 +27,8 @@ from hypercorn.trio import serve as hypercorn_serve
 from quart import Response
 from quart_trio import QuartTrio
 
+from actors.system import Routing
+from server.routing import build_routing, stop_routing
 from switchboard.config import Config
 
 __all__ = ["create_app", "hypercorn_config", "run", "serve"]
@@ -34,15 +38,29 @@ logger = logging.getLogger(__name__)
 ShutdownTrigger = Callable[[], Awaitable[None]]
 
 
-def create_app(config: Config) -> QuartTrio:
-    """Build the quart-trio application for ``config``."""
+def create_app(config: Config, routing: Routing | None = None) -> QuartTrio:
+    """Build the quart-trio application for ``config``, serving ``routing`` if given."""
     app = QuartTrio("switchboard")
     app.config["SWITCHBOARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.limits.webhook_max_bytes
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok"}
+        health: dict[str, Any] = {"status": "ok"}
+        if routing is not None:
+            supervisors = (
+                routing.directories,
+                routing.queues,
+                routing.agents,
+                routing.conversations,
+            )
+            stats = {s.name: s.stats() for s in supervisors}
+            if any(st.failed for st in stats.values()) or routing.root.stats().failed:
+                health["status"] = "degraded"  # a supervisor gave up: children wait
+            health["runtime"] = routing.runtime.kind
+            health["actors"] = {name: st.children for name, st in stats.items()}
+            health["failures"] = sum(st.failures for st in stats.values())
+        return health
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -75,13 +93,17 @@ async def serve(
     With ``port = 0`` the operating system picks a free port; the URLs passed to
     ``task_status.started`` carry the real one (``nursery.start(serve, config)``).
     """
-    app = create_app(config)
-    await hypercorn_serve(
-        app,
-        hypercorn_config(config),
-        shutdown_trigger=shutdown_trigger,
-        task_status=task_status,
-    )
+    routing = build_routing(config)
+    app = create_app(config, routing)
+    try:
+        await hypercorn_serve(
+            app,
+            hypercorn_config(config),
+            shutdown_trigger=shutdown_trigger,
+            task_status=task_status,
+        )
+    finally:
+        stop_routing(routing)
 
 
 async def _serve_until_signal(config: Config) -> None:

@@ -303,9 +303,13 @@ class EventSink:
 
     def statistics(self) -> SinkStatistics:
         with self._lock:
-            return SinkStatistics(pushed=self._pushed, delivered=self._delivered,
-                                  dropped=self._dropped, pending=len(self._pending),
-                                  overflowed=self._overflow is not None)
+            return SinkStatistics(
+                pushed=self._pushed,
+                delivered=self._delivered,
+                dropped=self._dropped,
+                pending=len(self._pending),
+                overflowed=self._overflow is not None,
+            )
 
     async def receive_batch(self) -> list[object]:
         """Wait for events and return all buffered ones, oldest first.

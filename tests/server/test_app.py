@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from server.app import create_app, hypercorn_config, serve
+from server.routing import build_routing, stop_routing
 from switchboard.config import Config, load_config
 
 
@@ -54,7 +55,8 @@ async def test_healthz_and_metrics_over_a_real_socket(config: Config) -> None:
                 metrics = await client.get("/metrics")
             stop.set()
     assert health.status_code == 200
-    assert health.json() == {"status": "ok"}
+    assert health.json()["status"] == "ok"
+    assert health.json()["runtime"] == "pool"
     assert metrics.status_code == 200
     assert "# HELP" in metrics.text
 
@@ -84,7 +86,7 @@ def test_switchboard_serve_stops_gracefully_on_sigterm() -> None:
                 url = found.group(1)
                 break
         assert url is not None, "the server did not report its address"
-        assert httpx.get(f"{url}/healthz", timeout=10).json() == {"status": "ok"}
+        assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
     finally:
@@ -93,3 +95,18 @@ def test_switchboard_serve_stops_gracefully_on_sigterm() -> None:
             process.wait()
         if process.stderr is not None:
             process.stderr.close()
+
+
+@pytest.mark.parametrize("kind", ["pool", "thread"])
+async def test_healthz_reports_the_routing_system_it_serves(kind: str) -> None:
+    config = load_config(env={}, overrides={"server.port": 0, "runtime.kind": kind})
+    routing = build_routing(config)
+    try:
+        client = create_app(config, routing).test_client()
+        health = await (await client.get("/healthz")).get_json()
+        assert health["status"] == "ok"
+        assert health["runtime"] == kind
+        assert health["actors"] == {"directory": 1, "queue": 1, "agent": 0, "conversation": 0}
+        assert health["failures"] == 0
+    finally:
+        stop_routing(routing)
