@@ -62,14 +62,13 @@ class AgentActor(RoutingActor[AgentState]):
                 return self._offer(message)
             case UnparkRequest(conversation_id):
                 return self._unpark(conversation_id)
-            case ChatClosed(conversation_id, _reason, event):
-                if event is not None:
-                    self._push(event)
+            case ChatClosed(conversation_id, _reason):
                 self._commit(capacity.release(self.state, conversation_id, self.clock.now()))
             case ChatUpdate(conversation_id, event, parked):
                 if parked and conversation_id in self.state.active:
                     self._commit(capacity.park(self.state, conversation_id))
-                self._push(event)
+                if event is not None:
+                    self._push(event)
             case SetStatus(status):
                 return self._set_status(status)
             case AgentConnect(sink):

@@ -208,7 +208,7 @@ class ConversationActor(RoutingActor[ConversationState]):
         if accepted:
             self._commit(Event.UNPARK_TO_AGENT, agent_id=agent_id, parked_by=None, parked_at=None)
             unparked = events.ConversationUnparked(state.conversation_id)
-            self._tell_agent(agent_id, ChatUpdate(state.conversation_id, unparked))
+            self._push(agent_id, unparked)
             self._flush_held()
         else:
             # the agent is not eligible: it dropped the chat; the queue takes it, and
@@ -267,7 +267,8 @@ class ConversationActor(RoutingActor[ConversationState]):
         now = self.clock.now()
         self._commit(Event.PARK, parked_by=agent_id, parked_at=now)
         parked = events.ConversationParked(state.conversation_id)
-        self._tell_agent(agent_id, ChatUpdate(state.conversation_id, parked, parked=True))
+        self._push(agent_id, parked)
+        self._tell_agent(agent_id, ChatUpdate(state.conversation_id, None, parked=True))
         timeout = self.queue_config.park_timeout
         if timeout is not None:
             self.clock.call_later(timeout, lambda: self.address.tell(ParkTimedOut(now)))
@@ -289,15 +290,15 @@ class ConversationActor(RoutingActor[ConversationState]):
             )
             resolved = events.ConversationResolved(state.conversation_id, config.park_timeout_topic)
             if holder is not None:
-                self._tell_agent(
-                    holder, ChatClosed(state.conversation_id, "park timed out", resolved)
-                )
+                self._push(holder, resolved)
+                self._tell_agent(holder, ChatClosed(state.conversation_id, "park timed out"))
             self._engagement(holder, closed=True)
             return
         holder = state.parked_by
         if holder is not None:
             requeued = events.ConversationRequeued(state.conversation_id, "park timed out")
-            self._tell_agent(holder, ChatClosed(state.conversation_id, "park timed out", requeued))
+            self._push(holder, requeued)
+            self._tell_agent(holder, ChatClosed(state.conversation_id, "park timed out"))
         self._commit(Event.PARK_TIMEOUT_REQUEUE, agent_id=None, parked_by=None, parked_at=None)
         self._enqueue()
 
@@ -319,9 +320,9 @@ class ConversationActor(RoutingActor[ConversationState]):
             self._tell_queue(Withdraw(state.conversation_id))
         holder = state.agent_id or state.parked_by
         if holder is not None:
-            for colleague in state.invited:
-                self._tell_agent(colleague, ChatUpdate(state.conversation_id, event))
-            self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved", event))
+            for participant in (holder, *state.invited):
+                self._push(participant, event)
+            self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved"))
         self._engagement(holder, closed=True)
 
     def _requeue(self, agent_id: AgentId, reason: str) -> None:
@@ -331,14 +332,9 @@ class ConversationActor(RoutingActor[ConversationState]):
         self._commit(Event.REQUEUE, agent_id=None)
         self._engagement(None)
         self._enqueue(at=state.created_at)
+        requeued = events.ConversationRequeued(state.conversation_id, reason)
         for colleague in state.invited:
-            self._tell_agent(
-                colleague,
-                ChatUpdate(
-                    state.conversation_id,
-                    events.ConversationRequeued(state.conversation_id, reason),
-                ),
-            )
+            self._push(colleague, requeued)
 
     # -- transfers and colleagues ---------------------------------------------------------
 
@@ -389,7 +385,7 @@ class ConversationActor(RoutingActor[ConversationState]):
                 failed = events.ConversationTransferred(
                     state.conversation_id, state.agent_id, None, None
                 )
-                self._tell_agent(pending[1], ChatUpdate(state.conversation_id, failed))
+                self._push(pending[1], failed)
             return
         if not valid or Event.TRANSFER_TO_AGENT not in lifecycle.allowed_events(state.status):
             self._tell_agent(answer.agent_id, ChatClosed(state.conversation_id, "transfer void"))
@@ -413,7 +409,7 @@ class ConversationActor(RoutingActor[ConversationState]):
         if state.status is ConversationStatus.QUEUED:
             self._tell_queue(Withdraw(state.conversation_id))
         elif state.agent_id is not None:
-            self._tell_agent(state.agent_id, ChatUpdate(state.conversation_id, event))
+            self._push(state.agent_id, event)
             self._tell_agent(state.agent_id, ChatClosed(state.conversation_id, "transferred"))
 
     def _invite(self, agent_id: AgentId, colleague: AgentId) -> None:
@@ -425,7 +421,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             raise BadRequest(f"no agent {colleague}", code="unknown_agent")
         self.state = evolve(state, invited=state.invited | {colleague})
         invited = events.ConversationInvited(state.conversation_id, agent_id, self.summary())
-        self._tell_agent(colleague, ChatUpdate(state.conversation_id, invited))
+        self._push(colleague, invited)
 
     def _remove(self, agent_id: AgentId | None, colleague: AgentId) -> None:
         state = self.state
@@ -435,7 +431,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             return
         self.state = evolve(state, invited=state.invited - {colleague})
         removed = events.ConversationRemoved(state.conversation_id, agent_id)
-        self._tell_agent(colleague, ChatUpdate(state.conversation_id, removed))
+        self._push(colleague, removed)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -471,7 +467,7 @@ class ConversationActor(RoutingActor[ConversationState]):
         """Tell the agent's connections, now that this conversation accepts their commands."""
         conversation_id = self.state.conversation_id
         assigned = events.ConversationAssigned(conversation_id, self.summary())
-        self._tell_agent(agent_id, ChatUpdate(conversation_id, assigned))
+        self._push(agent_id, assigned)
 
     def _release_parked(self, reason: str) -> None:
         holder = self.state.parked_by
@@ -506,7 +502,17 @@ class ConversationActor(RoutingActor[ConversationState]):
         state = self.state
         for agent_id in (state.agent_id, *state.invited):
             if agent_id is not None and agent_id != skip:
-                self._tell_agent(agent_id, ChatUpdate(state.conversation_id, event))
+                self._push(agent_id, event)
+
+    def _push(self, agent_id: AgentId, event: object) -> None:
+        """Show an event about this conversation on the agent's connections.
+
+        The conversation owns these facts, so it tells the connections itself; the
+        agent actor keeps the list of connections and hears only of what changes its
+        capacity.  Events of one conversation thus reach a connection in order.
+        """
+        for sink in tuple(self.routing.agent_sinks.get(agent_id, ())):
+            sink.push(event)
 
     def summary(self) -> dict[str, Any]:
         state = self.state

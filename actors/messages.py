@@ -173,8 +173,6 @@ class ChatClosed:
 
     conversation_id: ConversationId
     reason: str
-    #: an event for the agent's connections about the closing (e.g. resolved)
-    event: object | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +180,7 @@ class ChatUpdate:
     """An event about one of the agent's chats, for the agent's connections."""
 
     conversation_id: ConversationId
-    event: object
+    event: object | None
     #: the chat now holds a slot again / no longer does (park, unpark)
     parked: bool | None = None
 
