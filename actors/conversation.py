@@ -371,7 +371,6 @@ class ConversationActor(RoutingActor[ConversationState]):
                 state.channel,
                 {},
                 state.queue_id,
-                self.summary(),
                 transfer=True,
             ),
         )
@@ -461,7 +460,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             preferred_agent=state.preferred_agent,
             preferred_until=preferred_until,
         )
-        self._tell_queue(Enqueue(entry, self.summary()))
+        self._tell_queue(Enqueue(entry))
 
     def _announce_assigned(self, agent_id: AgentId) -> None:
         """Tell the agent's connections, now that this conversation accepts their commands."""

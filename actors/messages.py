@@ -9,7 +9,7 @@ act.  Replies to ``ask`` are plain values or the errors of ``actors.errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actors.routing.model import (
@@ -157,7 +157,6 @@ class Offer:
     channel: Channel
     required_skills: Mapping[str, int]
     queue_id: QueueId
-    summary: Mapping[str, Any] = field(default_factory=dict)
     #: a direct transfer answers the conversation, not the queue
     transfer: bool = False
 
@@ -207,7 +206,6 @@ class QueueDone:
 @dataclass(frozen=True, slots=True)
 class Enqueue:
     entry: QueueEntry
-    summary: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

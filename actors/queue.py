@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +71,6 @@ class QueueState:
     config: QueueConfig
     line: WaitingLine = field(default_factory=WaitingLine)
     views: dict[AgentId, AgentView] = field(default_factory=dict)
-    summaries: dict[ConversationId, Mapping[str, Any]] = field(default_factory=dict)
     offers: dict[int, _OpenOffer] = field(default_factory=dict)
     offered: dict[ConversationId, int] = field(default_factory=dict)
     rr_cursor: str | None = None
@@ -108,8 +106,8 @@ class QueueActor(RoutingActor[QueueState]):
                     self._rounds[view.agent_id] = round_
                 self._agent_changed(view)
                 self._maybe_done(view.agent_id)
-            case Enqueue(entry, summary):
-                self._enqueue(entry, summary)
+            case Enqueue(entry):
+                self._enqueue(entry)
             case OfferAnswer():
                 self._answer(message)
             case CheckOffers():
@@ -132,12 +130,11 @@ class QueueActor(RoutingActor[QueueState]):
 
     # -- arrivals and departures ---------------------------------------------------
 
-    def _enqueue(self, entry: QueueEntry, summary: Mapping[str, Any]) -> None:
+    def _enqueue(self, entry: QueueEntry) -> None:
         state = self.state
         cid = entry.conversation_id
         if cid not in state.line and cid not in state.offered:
             state.line.add(entry)
-            state.summaries[cid] = summary
             now = self.clock.now()
             if entry.preferred_agent is not None and entry.preferred_until > now:
                 self.clock.call_later(
@@ -149,7 +146,6 @@ class QueueActor(RoutingActor[QueueState]):
     def _withdraw(self, conversation_id: ConversationId) -> None:
         state = self.state
         state.line.remove(conversation_id)
-        state.summaries.pop(conversation_id, None)
         offer_id = state.offered.get(conversation_id)
         if offer_id is not None:
             state.offers[offer_id].withdrawn = True
@@ -195,7 +191,6 @@ class QueueActor(RoutingActor[QueueState]):
                 entry.channel,
                 entry.required_skills,
                 state.config.queue_id,
-                state.summaries.get(cid, {}),
             )
         )
 
@@ -221,7 +216,6 @@ class QueueActor(RoutingActor[QueueState]):
                 self._release(answer.agent_id, cid, "offer withdrawn")
         elif answer.accepted:
             conversation = self.routing.conversations.get(cid)
-            state.summaries.pop(cid, None)
             state.assigned += 1
             state.wait_total += max(0.0, self.clock.now() - offer.entry.enqueued_at)
             if conversation is None:
