@@ -275,6 +275,16 @@ class Center:
         self.runtime.shutdown()
 
 
+def _grace_settings(policy: DisconnectPolicy) -> RoutingSettings:
+    """A 60-second disconnect grace period with ``policy`` after it."""
+    return RoutingSettings(
+        disconnect_grace_s=60.0,
+        disconnect_policy=policy,
+        accounts=ACCOUNTS,
+        default_queue="sales",
+    )
+
+
 @pytest.fixture(params=["pool", "thread"])
 def make_center(request: pytest.FixtureRequest) -> Iterator[Callable[..., Center]]:
     """Build contact centers on the runtime of this run; each is checked and closed after."""
@@ -809,14 +819,7 @@ def test_returning_customer_never_waits_for_an_unavailable_previous_agent(
 def test_dropped_connection_keeps_the_agent_through_the_grace_period(
     make_center: Callable[..., Center],
 ) -> None:
-    center = make_center(
-        settings=RoutingSettings(
-            disconnect_grace_s=60.0,
-            disconnect_policy=DisconnectPolicy.REQUEUE,
-            accounts=ACCOUNTS,
-            default_queue="sales",
-        )
-    )
+    center = make_center(settings=_grace_settings(DisconnectPolicy.REQUEUE))
     center.hire("ayse", capacity=Capacity(2))
     center.hire("burak", capacity=Capacity(2))
     center.online("ayse")
@@ -856,14 +859,7 @@ def test_dropped_connection_keeps_the_agent_through_the_grace_period(
 def test_dropping_one_of_two_connections_starts_no_grace_period(
     make_center: Callable[..., Center],
 ) -> None:
-    center = make_center(
-        settings=RoutingSettings(
-            disconnect_grace_s=60.0,
-            disconnect_policy=DisconnectPolicy.REQUEUE,
-            accounts=ACCOUNTS,
-            default_queue="sales",
-        )
-    )
+    center = make_center(settings=_grace_settings(DisconnectPolicy.REQUEUE))
     center.hire("ayse")
     center.online("ayse")
     chat = center.write(CUSTOMERS[0])
@@ -884,14 +880,7 @@ def test_dropping_one_of_two_connections_starts_no_grace_period(
 def test_requeued_chats_wait_in_the_queue_when_nobody_is_online(
     make_center: Callable[..., Center],
 ) -> None:
-    center = make_center(
-        settings=RoutingSettings(
-            disconnect_grace_s=60.0,
-            disconnect_policy=DisconnectPolicy.REQUEUE,
-            accounts=ACCOUNTS,
-            default_queue="sales",
-        )
-    )
+    center = make_center(settings=_grace_settings(DisconnectPolicy.REQUEUE))
     center.hire("ayse", capacity=Capacity(2))
     center.online("ayse")
     older = center.write(CUSTOMERS[0])
@@ -908,14 +897,7 @@ def test_requeued_chats_wait_in_the_queue_when_nobody_is_online(
 def test_keep_policy_leaves_the_chats_with_the_vanished_agent_but_sends_no_new_ones(
     make_center: Callable[..., Center],
 ) -> None:
-    center = make_center(
-        settings=RoutingSettings(
-            disconnect_grace_s=60.0,
-            disconnect_policy=DisconnectPolicy.KEEP,
-            accounts=ACCOUNTS,
-            default_queue="sales",
-        )
-    )
+    center = make_center(settings=_grace_settings(DisconnectPolicy.KEEP))
     center.hire("ayse", capacity=Capacity(3))
     center.online("ayse")
     kept = center.write(CUSTOMERS[0])
