@@ -54,6 +54,11 @@ class AgentActor(RoutingActor[AgentState]):
         self._published = -1
         self._round = 0
         self._owed: list[str] = []  # queues not yet asked in this round
+        state = self.state
+        if not self._sinks and not state.connected and state.disconnected_at is not None:
+            # restored while its grace period runs (a restart of the server): the period
+            # goes on from when it began
+            self._start_grace(state.disconnected_at)
         self._publish()
 
     def handle(self, message: Any) -> Any:
@@ -154,10 +159,13 @@ class AgentActor(RoutingActor[AgentState]):
             return
         now = self.clock.now()
         self._commit(capacity.disconnect(self.state, now))
-        grace = self.routing.settings.disconnect_grace_s
         at = self.state.disconnected_at
         assert at is not None
-        self._grace = self.clock.call_later(grace, lambda: self.address.tell(GraceExpired(at)))
+        self._start_grace(at)
+
+    def _start_grace(self, at: float) -> None:
+        left = at + self.routing.settings.disconnect_grace_s - self.clock.now()
+        self._grace = self.clock.call_later(left, lambda: self.address.tell(GraceExpired(at)))
 
     def _grace_expired(self, disconnected_at: float) -> None:
         settings = self.routing.settings

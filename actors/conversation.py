@@ -81,9 +81,12 @@ class ConversationActor(RoutingActor[ConversationState]):
         self._held: list[object] = []  # customer messages waiting for an unpark decision
         self._unparking = False
         self._transfer: tuple[int, AgentId | None] | None = None
-        if self.state.status is ConversationStatus.QUEUED:
-            self._enqueue()  # idempotent: a restart re-announces a waiting chat
-        elif self.state.status is ConversationStatus.FLOW:
+        state = self.state
+        if state.status is ConversationStatus.QUEUED:
+            self._enqueue(resume=True)  # idempotent: a restart re-announces a waiting chat
+        elif state.status is ConversationStatus.PARKED and state.parked_at is not None:
+            self._arm_park_timeout(state.parked_at)  # after a restart or a wake-up
+        elif state.status is ConversationStatus.FLOW:
             self.routing.flows.start(self)
 
     @property
@@ -146,6 +149,16 @@ class ConversationActor(RoutingActor[ConversationState]):
         status: ConversationStatus = state.status
         if status is not ConversationStatus.PARKED:
             status = lifecycle.transition(status, Event.CUSTOMER_MESSAGE)
+        if self.durable:
+            self._log(
+                "message",
+                direction="in",
+                provider_message_id=inbound.provider_message_id,
+                timestamp=inbound.timestamp,
+                content=dict(inbound.content),
+            )
+            if inbound.inbox_id is not None:
+                self.record(("ack", inbound.inbox_id))
         self.state = evolve(
             state,
             status=status,
@@ -256,6 +269,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             state, last_agent_message_at=self.clock.now(), messages=state.messages + 1
         )
         message = {"direction": "out", "agent_id": agent_id, "content": content}
+        self._log("message", **message)
         self._tell_participants(
             events.ConversationMessage(state.conversation_id, message), skip=agent_id
         )
@@ -269,9 +283,13 @@ class ConversationActor(RoutingActor[ConversationState]):
         parked = events.ConversationParked(state.conversation_id)
         self._push(agent_id, parked)
         self._tell_agent(agent_id, ChatUpdate(state.conversation_id, None, parked=True))
+        self._arm_park_timeout(now)
+
+    def _arm_park_timeout(self, parked_at: float) -> None:
         timeout = self.queue_config.park_timeout
         if timeout is not None:
-            self.clock.call_later(timeout, lambda: self.address.tell(ParkTimedOut(now)))
+            left = parked_at + timeout - self.clock.now()
+            self.clock.call_later(left, lambda: self.address.tell(ParkTimedOut(parked_at)))
 
     def _park_timed_out(self, parked_at: float) -> None:
         state = self.state
@@ -315,6 +333,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             self._check_assignee(agent_id)
         resolved = lifecycle.resolve(state, topic, self.clock.now())
         self.state = resolved
+        self._log("resolved", agent_id=agent_id, topic=resolved.topic)
         event = events.ConversationResolved(state.conversation_id, resolved.topic or "")
         if state.status is ConversationStatus.QUEUED:
             self._tell_queue(Withdraw(state.conversation_id))
@@ -419,6 +438,7 @@ class ConversationActor(RoutingActor[ConversationState]):
         if self.routing.agents.get(colleague) is None:
             raise BadRequest(f"no agent {colleague}", code="unknown_agent")
         self.state = evolve(state, invited=state.invited | {colleague})
+        self._log("invited", agent_id=agent_id, colleague=colleague)
         invited = events.ConversationInvited(state.conversation_id, agent_id, self.summary())
         self._push(colleague, invited)
 
@@ -429,6 +449,7 @@ class ConversationActor(RoutingActor[ConversationState]):
         if colleague not in state.invited:
             return
         self.state = evolve(state, invited=state.invited - {colleague})
+        self._log("removed", agent_id=agent_id, colleague=colleague)
         removed = events.ConversationRemoved(state.conversation_id, agent_id)
         self._push(colleague, removed)
 
@@ -436,7 +457,21 @@ class ConversationActor(RoutingActor[ConversationState]):
 
     def _commit(self, event: Event, **changes: Any) -> None:
         state = self.state
-        self.state = evolve(state, status=lifecycle.transition(state.status, event), **changes)
+        new = evolve(state, status=lifecycle.transition(state.status, event), **changes)
+        self.state = new
+        if self.durable:
+            self._log(
+                "status",
+                event=event.value,
+                status=new.status.value,
+                agent_id=new.agent_id or new.parked_by,
+                queue_id=new.queue_id,
+            )
+
+    def _log(self, kind: str, **fields: Any) -> None:
+        """Add an entry to the conversation's event log (kept if this step succeeds)."""
+        if self.durable:
+            self.record(("log", {"type": kind, "at": self.clock.wall(), **fields}))
 
     def _check_assignee(self, agent_id: AgentId) -> None:
         state = self.state
@@ -447,16 +482,22 @@ class ConversationActor(RoutingActor[ConversationState]):
         if agent_id != self.state.agent_id and agent_id not in self.state.invited:
             raise Forbidden(f"{agent_id} is not in conversation {self.state.conversation_id}")
 
-    def _enqueue(self, at: float | None = None) -> None:
+    def _enqueue(self, at: float | None = None, *, resume: bool = False) -> None:
+        """Join the queue; ``resume`` re-announces the place the state already holds."""
         state = self.state
         now = self.clock.now()
+        if not resume or state.queued_at is None:
+            queued_at = now if at is None else at
+            state = evolve(state, queued_at=queued_at, queue_seq=self.routing.next_seq())
+            self.state = state
         preferred_until = now + state.preferred_wait if state.preferred_agent is not None else now
+        assert state.queued_at is not None
         entry = QueueEntry(
             conversation_id=state.conversation_id,
             channel=state.channel,
             priority=state.priority,
-            enqueued_at=now if at is None else at,
-            seq=self.routing.next_seq(),
+            enqueued_at=state.queued_at,
+            seq=state.queue_seq,
             preferred_agent=state.preferred_agent,
             preferred_until=preferred_until,
         )

@@ -14,7 +14,6 @@ always knows each customer's engagements.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +51,6 @@ class DirectoryState:
     engagements: dict[CustomerId, Engagement] = field(default_factory=dict)
     open: dict[OpenKey, ConversationId] = field(default_factory=dict)
     last_closed: dict[OpenKey, ConversationId] = field(default_factory=dict)
-    next_customer: int = 1
     #: customer messages sent to each open conversation
     forwarded: dict[ConversationId, int] = field(default_factory=dict)
     #: keys whose conversation closed with messages still on their way to it: those come
@@ -80,9 +78,6 @@ class _Draining:
 class DirectoryActor(RoutingActor[DirectoryState]):
     """Resolves customers and routes their messages to conversations."""
 
-    def on_start(self) -> None:
-        self._customer_ids = itertools.count(self.state.next_customer)
-
     def handle(self, message: Any) -> Any:
         match message:
             case Inbound():
@@ -95,18 +90,25 @@ class DirectoryActor(RoutingActor[DirectoryState]):
                     self._drained(key)
             case EngagementChanged():
                 self._engagement_changed(message)
-            case CallStarted(call_id, phone, agent_id, _ws):
+            case CallStarted(call_id, phone, agent_id, ws):
                 customer = self._phone_customer(phone)
                 self._set_engagement(
                     customer, affinity.with_call(self._engaged(customer), call_id, agent_id)
                 )
+                call = {"phone": phone, "agent_id": agent_id, "customer_id": customer}
+                self.record(("call", call_id, {**call, "workspace": ws}))
             case CallEnded(call_id, phone, _agent, _ws):
                 customer = self._phone_customer(phone)
                 self._set_engagement(
                     customer, affinity.without_call(self._engaged(customer), call_id)
                 )
+                self.record(("call", call_id, None))
             case MergeCustomers(keep, drop):
-                return sorted(map(list, self.state.identities.merge(keep, drop)))
+                moved = self.state.identities.merge(keep, drop)
+                self._save_customer(keep)
+                merged_into = self.state.identities.current_id(drop)
+                self.record(("customer", drop, (), merged_into, None, None))
+                return sorted(map(list, moved))
             case Describe():
                 return {"customers": len(self.state.identities), "open": len(self.state.open)}
             case _:
@@ -170,6 +172,8 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             workspace=inbound.workspace,
             status=ConversationStatus.QUEUED,
             created_at=now,
+            queued_at=now,
+            queue_seq=routing.next_seq(),
             previous_conversation_id=self.state.last_closed.get(key),
             preferred_agent=preferred,
             preferred_wait=config.affinity_wait if engaged else 0.0,
@@ -195,6 +199,7 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             if state.open.get(key) == change.conversation_id:
                 del state.open[key]
             state.last_closed[key] = change.conversation_id
+            self.record(("last_closed", key, change.conversation_id))
             sent = state.forwarded.pop(change.conversation_id, 0)
             in_flight = sent - change.customer_messages
             if in_flight > 0:  # they will come back as Reroute, ahead of anything newer
@@ -209,23 +214,45 @@ class DirectoryActor(RoutingActor[DirectoryState]):
 
     def _customer(self, inbound: Inbound) -> CustomerId:
         keys = [(inbound.channel.value, f"{inbound.account}:{inbound.sender}"), *inbound.identities]
-        return self.state.identities.resolve(keys, self._new_customer_id)
+        return self._resolve(keys)
+
+    def _resolve(self, keys: list[tuple[str, str]]) -> CustomerId:
+        identities = self.state.identities
+        known = len(identities)
+        customer = identities.resolve(keys, self._new_customer_id)
+        if len(identities) != known:  # a new customer, or new keys for one
+            self._save_customer(customer)
+        return customer
+
+    def _save_customer(self, customer: CustomerId) -> None:
+        if not self.durable:
+            return
+        engagement = self._engaged(customer)
+        keys = tuple(sorted(self.state.identities.keys_of(customer)))
+        # written at once: the conversation this message may open is written before
+        # this step ends, and must never be on disk without its customer
+        self.write_now(
+            ("customer", customer, keys, None, engagement.last_agent, engagement.last_resolved_at)
+        )
 
     def _open_key(self, customer: CustomerId, inbound: Inbound) -> OpenKey:
         return (customer, inbound.channel, inbound.account)
 
     def _phone_customer(self, phone: str) -> CustomerId:
-        return self.state.identities.resolve([("phone", phone)], self._new_customer_id)
+        return self._resolve([("phone", phone)])
 
     def _new_customer_id(self) -> CustomerId:
-        n = next(self._customer_ids)
-        self.state.next_customer = n + 1
-        return f"cus_{n}"
+        return self.routing.new_customer_id()
 
     def _engaged(self, customer: CustomerId) -> Engagement:
         return self.state.engagements.get(customer) or Engagement()
 
     def _set_engagement(self, customer: CustomerId, engagement: Engagement) -> None:
+        before = self._engaged(customer)
+        remembered = (engagement.last_agent, engagement.last_resolved_at)
+        if remembered != (before.last_agent, before.last_resolved_at):
+            self.state.engagements[customer] = engagement
+            self._save_customer(customer)
         if engagement.chats or engagement.calls or engagement.last_agent is not None:
             self.state.engagements[customer] = engagement
         else:

@@ -89,6 +89,8 @@ class Inbound:
     identities: tuple[tuple[str, str], ...] = ()
     profile_name: str | None = None
     workspace: str = "default"
+    #: its entry in the durable inbox, deleted when its conversation records it
+    inbox_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ settings that are replaced whole, and id counters.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from actors.agent import AgentActor
 from actors.conversation import ConversationActor
@@ -31,9 +31,9 @@ from actors.routing.model import (
 )
 from actors.runtime.address import Address
 from actors.runtime.runtime import Runtime
-from actors.runtime.supervisor import DormantStore, Supervisor
+from actors.runtime.supervisor import DormantStore, Journal, Supervisor
 
-__all__ = ["Flows", "Routing", "RoutingSettings"]
+__all__ = ["CountingIds", "Flows", "IdSource", "Routing", "RoutingSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,26 @@ class RoutingSettings:
     default_queue: QueueId = "default"
     #: channel account -> queue
     accounts: Mapping[str, QueueId] = field(default_factory=dict)
+
+
+class IdSource(Protocol):
+    """Numbers never handed out twice per counter (durable ones survive restarts)."""
+
+    def next_id(self, counter: str) -> int: ...
+
+
+class CountingIds:
+    """Ids counted in this process (without durable storage)."""
+
+    def __init__(self) -> None:
+        self._counters: dict[str, Iterator[int]] = {}
+
+    def next_id(self, counter: str) -> int:
+        # lock-free: dict.setdefault and next() on itertools.count are atomic in CPython
+        it = self._counters.get(counter)
+        if it is None:
+            it = self._counters.setdefault(counter, itertools.count(1))
+        return next(it)
 
 
 class Flows:
@@ -71,14 +91,16 @@ class Routing:
         *,
         store: DormantStore | None = None,
         flows: Flows | None = None,
+        journals: Mapping[str, Journal] | None = None,
+        ids: IdSource | None = None,
+        directory: DirectoryState | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings or RoutingSettings()
         self.flows = flows or Flows()
         self.agent_sinks: dict[str, list[EventSink]] = {}
         self._queue_configs: dict[QueueId, QueueConfig] = {}
-        self._seq = itertools.count(1)
-        self._conversation_ids = itertools.count(1)
+        self.ids: IdSource = ids if ids is not None else CountingIds()
         s = self.settings
         self.root: Supervisor[Any] = Supervisor(
             "root",
@@ -88,15 +110,25 @@ class Routing:
             max_restarts=s.max_restarts,
             within_s=s.restart_window_s,
         )
+        j = journals or {}
         self.directories: Supervisor[DirectoryState] = self._child(
-            "directory", DirectoryActor, store
+            "directory", DirectoryActor, store, journal=j.get("directory")
         )
         self.queues: Supervisor[QueueState] = self._child("queue", QueueActor, store)
-        self.agents: Supervisor[AgentState] = self._child("agent", AgentActor, store)
-        self.conversations: Supervisor[Any] = self._child(
-            "conversation", ConversationActor, store, passivate_after=s.passivate_after_s
+        self.agents: Supervisor[AgentState] = self._child(
+            "agent", AgentActor, store, journal=j.get("agent")
         )
-        self.directory = self.directories.open("directory", DirectoryState())
+        self.conversations: Supervisor[Any] = self._child(
+            "conversation",
+            ConversationActor,
+            store,
+            passivate_after=s.passivate_after_s,
+            journal=j.get("conversation"),
+        )
+        if directory is None:
+            self.directory = self.directories.open("directory", DirectoryState())
+        else:  # recovered from storage
+            self.directory = self.directories.restore("directory", directory)
 
     def _child(
         self,
@@ -104,6 +136,7 @@ class Routing:
         actor_class: type[Any],
         store: DormantStore | None,
         passivate_after: float | None = None,
+        journal: Journal | None = None,
     ) -> Supervisor[Any]:
         s = self.settings
         return Supervisor(
@@ -116,6 +149,7 @@ class Routing:
             max_restarts=s.max_restarts,
             within_s=s.restart_window_s,
             passivate_after=passivate_after,
+            journal=journal,
         )
 
     # -- configuration ----------------------------------------------------------------
@@ -171,10 +205,13 @@ class Routing:
     # -- ids ---------------------------------------------------------------------------
 
     def next_seq(self) -> int:
-        return next(self._seq)
+        return self.ids.next_id("seq")
 
     def new_conversation_id(self) -> str:
-        return f"conv_{next(self._conversation_ids)}"
+        return f"conv_{self.ids.next_id('conversation')}"
+
+    def new_customer_id(self) -> str:
+        return f"cus_{self.ids.next_id('customer')}"
 
     # -- reading and stopping ------------------------------------------------------------
 

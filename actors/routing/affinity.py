@@ -174,6 +174,16 @@ class IdentityIndex:
         self._merged_into[drop] = keep
         return frozenset(moved)
 
+    def restore(
+        self, customer: CustomerId, keys: Iterable[IdentityKey], merged_into: CustomerId | None
+    ) -> None:
+        """Put back what :meth:`keys_of` and :meth:`current_id` said before (recovery)."""
+        if merged_into is not None:
+            self._merged_into[customer] = merged_into
+        for key in keys:
+            self._customer_by_key[key] = customer
+            self._keys_by_customer.setdefault(customer, set()).add(key)
+
     def __len__(self) -> int:
         """How many keys are known."""
         return len(self._customer_by_key)

@@ -261,3 +261,7 @@ class ConversationState:
     customer_messages: int = 0
     #: seconds to hold the chat for ``preferred_agent`` when first routed (engaged customer)
     preferred_wait: float = 0.0
+    #: its place in the queue while queued: arrival time and tie-break sequence
+    #: (kept so that a restart puts it back exactly where it was)
+    queued_at: float | None = None
+    queue_seq: int = 0

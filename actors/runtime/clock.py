@@ -74,7 +74,9 @@ class RealClock:
         self._thread.start()
 
     def now(self) -> float:
-        return time.monotonic()
+        # wall-clock seconds: states carry these times and must mean the same after a
+        # restart; timers below run on the monotonic clock, immune to clock steps
+        return time.time()
 
     def wall(self) -> float:
         return time.time()

@@ -13,6 +13,10 @@ builds a concrete subclass that also derives from ``PoolActor`` or pykka's
   or a wake-up after passivation loses nothing.
 * ``passivate()`` saves the state with the supervisor and stops the actor at
   once; the next message to the address brings it back.
+* With a journal (durable storage), every step that changed the state or
+  recorded something (:meth:`record`) is handed to the journal after the
+  handler succeeded: the new state, the state last saved, and the records —
+  one atomic write, off the actor's thread.  A failed step records nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +65,9 @@ class EntityActor(pykka.Actor, Generic[S]):
         self.last_active = self.clock.now()
         self._passivating = False
         self._tracking = supervisor.runtime.tracking
+        self._journal = supervisor.journal
+        self._saved: S = state  # what the journal last wrote (an opened child is saved first)
+        self._records: list[Any] = []
 
     def __str__(self) -> str:
         return f"{type(self).__name__}({self.address.key})"
@@ -88,7 +95,30 @@ class EntityActor(pykka.Actor, Generic[S]):
                 self.passivate()
             return None
         self.last_active = self.clock.now()
-        return self.handle(message)
+        if self._journal is None:
+            return self.handle(message)
+        self._records = []
+        result = self.handle(message)
+        if self.state is not self._saved or self._records:
+            self._journal.save(self.address.key, self._saved, self.state, self._records)
+            self._saved = self.state
+            self._records = []
+        return result
+
+    @property
+    def durable(self) -> bool:
+        """Whether steps are journaled (else :meth:`record` is a no-op)."""
+        return self._journal is not None
+
+    def write_now(self, entry: Any) -> None:
+        """Write a record at once, ahead of this step (for facts other writes depend on)."""
+        if self._journal is not None:
+            self._journal.save(self.address.key, self._saved, self._saved, (entry,))
+
+    def record(self, entry: Any) -> None:
+        """Add a record to this step's write (kept only if the handler succeeds)."""
+        if self._journal is not None:
+            self._records.append(entry)
 
     def _handle_receive(self, message: Any) -> Any:
         if type(message) in _INTERNAL:  # pykka's own: stop, proxy calls
@@ -102,7 +132,10 @@ class EntityActor(pykka.Actor, Generic[S]):
 
     def passivate(self) -> None:
         """Save the state with the supervisor and stop now; mail already queued wakes it again."""
-        self.supervisor.store_dormant(self.address.key, self.snapshot())
+        if self._journal is None:
+            self.supervisor.store_dormant(self.address.key, self.snapshot())
+        else:  # the journal has the state already
+            self.supervisor.count_passivation()
         self._passivating = True
         self._stop()
 

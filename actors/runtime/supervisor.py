@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from actors.runtime.clock import Timer
     from actors.runtime.runtime import Runtime
 
-__all__ = ["DormantStore", "MemoryDormantStore", "Supervisor", "SupervisorStats"]
+__all__ = ["DormantStore", "Journal", "MemoryDormantStore", "Supervisor", "SupervisorStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,19 @@ class DormantStore(Protocol):
     def put(self, kind: str, key: str, state: Any) -> None: ...
 
     def take(self, kind: str, key: str) -> Any | None: ...
+
+
+class Journal(Protocol):
+    """Durable storage of one kind of child: every step, and the state to wake from.
+
+    ``save`` is called on the child's thread after each step that changed its
+    state or recorded something; it must not block on I/O (queue the write).
+    ``old`` is the state last saved (None when the child is new).
+    """
+
+    def save(self, key: str, old: Any, new: Any, records: Sequence[Any]) -> None: ...
+
+    def load(self, key: str) -> Any | None: ...
 
 
 class MemoryDormantStore:
@@ -125,8 +138,10 @@ class Supervisor(Generic[S]):
         within_s: float = 10.0,
         store: DormantStore | None = None,
         passivate_after: float | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.name = name
+        self.journal = journal
         self.runtime = runtime
         self.child_class = child_class
         self.context = context
@@ -150,10 +165,21 @@ class Supervisor(Generic[S]):
 
     def open(self, key: str, state: S) -> Address:
         """Start a new child for ``key`` from ``state`` and return its address."""
+        return self._start_new(key, state, save=True)
+
+    def restore(self, key: str, state: S | None = None) -> Address:
+        """The address of a child recovered from storage: live from ``state``, else dormant."""
+        if state is None:
+            return self.adopt(key)
+        return self._start_new(key, state, save=False)
+
+    def _start_new(self, key: str, state: S, *, save: bool) -> Address:
         address = Address(key, self)
         existing = self._book.setdefault(key, address)
         if existing is not address:
             raise Conflict(f"{self.name} {key} already exists")
+        if save and self.journal is not None:
+            self.journal.save(key, None, state, ())
         address.start(state)
         return address
 
@@ -194,6 +220,9 @@ class Supervisor(Generic[S]):
 
     def store_dormant(self, key: str, state: Any) -> None:
         self.store.put(self.name, key, state)
+        self._counts["passivations"] += 1
+
+    def count_passivation(self) -> None:
         self._counts["passivations"] += 1
 
     def child_failed(self, address: Address, state: Any, error: BaseException | None) -> None:
@@ -316,7 +345,16 @@ class Supervisor(Generic[S]):
             child.start(state)
 
     def _on_wake(self, address: Address) -> None:
-        state = self.store.take(self.name, address.key)
+        if self.journal is not None:
+            try:
+                state = self.journal.load(address.key)
+            except Exception:
+                # storage unreachable or a record unreadable: keep the mail, try again later
+                logger.exception("%s %s could not be read; retrying", self.name, address.key)
+                self.runtime.clock.call_later(1.0, lambda: self.wake(address))
+                return
+        else:
+            state = self.store.take(self.name, address.key)
         if state is None:
             logger.error("%s %s has no dormant state; refusing its mail", self.name, address.key)
             self._book.pop(address.key, None)
