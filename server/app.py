@@ -7,10 +7,10 @@ then stops accepting, lets open requests finish for its graceful timeout and exi
 ``run(config)`` is the process entry point used by ``switchboard serve``: it starts trio,
 turns the first SIGINT or SIGTERM into a graceful shutdown and serves until then.
 
-The server runs the routing system built from the same configuration
-(``server.routing``) and stops it on shutdown.  Only the health and metrics endpoints
-exist so far; webhooks, REST and websockets are
-added as blueprints by later modules of this package.
+The server holds its services (``server.services``: storage, the catalog of
+workspace objects, the routing system recovered from storage), started before the
+first request and stopped after the last.  Webhooks (``server.webhooks``) and the
+other interfaces are blueprints over those services.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import prometheus_client
@@ -27,8 +28,9 @@ from hypercorn.trio import serve as hypercorn_serve
 from quart import Response
 from quart_trio import QuartTrio
 
-from actors.system import Routing
-from server.routing import build_routing, stop_routing
+from server.agent_ws import agent_ws_blueprint
+from server.services import Services, start_services, stop_services
+from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
 
 __all__ = ["create_app", "hypercorn_config", "run", "serve"]
@@ -38,16 +40,20 @@ logger = logging.getLogger(__name__)
 ShutdownTrigger = Callable[[], Awaitable[None]]
 
 
-def create_app(config: Config, routing: Routing | None = None) -> QuartTrio:
-    """Build the quart-trio application for ``config``, serving ``routing`` if given."""
+def create_app(config: Config, services: Services | None = None) -> QuartTrio:
+    """Build the quart-trio application for ``config``, serving ``services`` if given."""
     app = QuartTrio("switchboard")
     app.config["SWITCHBOARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.limits.webhook_max_bytes
+    if services is not None:
+        app.register_blueprint(webhooks_blueprint(services))
+        app.register_blueprint(agent_ws_blueprint(services))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         health: dict[str, Any] = {"status": "ok"}
-        if routing is not None:
+        if services is not None:
+            routing = services.routing
             supervisors = (
                 routing.directories,
                 routing.queues,
@@ -60,6 +66,21 @@ def create_app(config: Config, routing: Routing | None = None) -> QuartTrio:
             health["runtime"] = routing.runtime.kind
             health["actors"] = {name: st.children for name, st in stats.items()}
             health["failures"] = sum(st.failures for st in stats.values())
+            writer = services.storage.writer.stats()
+            if not writer.healthy:
+                health["status"] = "degraded"  # storage unreachable: writes wait
+            health["storage"] = {
+                "healthy": writer.healthy,
+                "pending_steps": writer.pending_steps,
+                "last_round_ms": round(writer.last_round_ms, 2),
+                "embedded": services.embedded is not None,
+            }
+            recovered = services.recovered
+            health["recovered"] = {
+                "conversations": recovered.conversations,
+                "redelivered": recovered.redelivered,
+                "seconds": round(recovered.seconds, 3),
+            }
         return health
 
     @app.get("/metrics")
@@ -85,6 +106,7 @@ def hypercorn_config(config: Config) -> HypercornConfig:
 async def serve(
     config: Config,
     *,
+    demo: bool = False,
     shutdown_trigger: ShutdownTrigger | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -93,9 +115,11 @@ async def serve(
     With ``port = 0`` the operating system picks a free port; the URLs passed to
     ``task_status.started`` carry the real one (``nursery.start(serve, config)``).
     """
-    routing = build_routing(config)
-    app = create_app(config, routing)
+    services = await trio.to_thread.run_sync(partial(start_services, config, demo=demo))
     try:
+        if services.demo_tokens:
+            _print_demo(services)
+        app = create_app(config, services)
         await hypercorn_serve(
             app,
             hypercorn_config(config),
@@ -103,10 +127,18 @@ async def serve(
             task_status=task_status,
         )
     finally:
-        stop_routing(routing)
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(stop_services, services)
 
 
-async def _serve_until_signal(config: Config) -> None:
+def _print_demo(services: Services) -> None:
+    lines = ["demo workspace seeded (docs/configuration.md); bearer tokens:"]
+    tokens = services.demo_tokens or []
+    lines += [f"  {user:<12} {role:<11} {token}" for user, role, token in tokens]
+    logger.warning("\n".join(lines))
+
+
+async def _serve_until_signal(config: Config, demo: bool) -> None:
     stop = trio.Event()
     async with trio.open_nursery() as nursery:
 
@@ -118,23 +150,28 @@ async def _serve_until_signal(config: Config) -> None:
                     return
 
         nursery.start_soon(wait_for_signal)
-        binds = await nursery.start(_serve_then_cancel, config, stop.wait, nursery.cancel_scope)
+        binds = await nursery.start(
+            _serve_then_cancel, config, demo, stop.wait, nursery.cancel_scope
+        )
         logger.info("switchboard listening on %s", ", ".join(binds))
 
 
 async def _serve_then_cancel(
     config: Config,
+    demo: bool,
     shutdown_trigger: ShutdownTrigger,
     scope: trio.CancelScope,
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     try:
-        await serve(config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+        await serve(
+            config, demo=demo, shutdown_trigger=shutdown_trigger, task_status=task_status
+        )
     finally:
         scope.cancel()  # the server is gone: stop waiting for signals too
 
 
-def run(config: Config) -> None:
+def run(config: Config, *, demo: bool = False) -> None:
     """Serve ``config`` in a new trio run until SIGINT or SIGTERM (blocking)."""
-    trio.run(_serve_until_signal, config)
+    trio.run(_serve_until_signal, config, demo)

@@ -80,8 +80,13 @@ def _serve(args: argparse.Namespace) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from server import app  # noqa: PLC0415 -- quart and hypercorn only when serving
+    from storage.embedded import StorageServerError  # noqa: PLC0415
 
-    app.run(config)
+    try:
+        app.run(config, demo=path is None)
+    except StorageServerError as error:
+        print(f"switchboard: storage: {error}", file=sys.stderr)
+        return 1
     return EXIT_OK
 
 

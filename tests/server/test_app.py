@@ -8,19 +8,20 @@ import signal
 import subprocess
 import sys
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
 import trio
 
 from server.app import create_app, hypercorn_config, serve
-from server.routing import build_routing, stop_routing
+from server.services import start_services, stop_services
 from switchboard.config import Config, load_config
 
 
 @pytest.fixture
-def config() -> Config:
-    return load_config(env={}, overrides={"server.port": 0})
+def config(redis_url: str) -> Config:
+    return load_config(env={}, overrides={"server.port": 0, "server.redis_url": redis_url})
 
 
 async def test_healthz_with_the_test_client(config: Config) -> None:
@@ -62,8 +63,9 @@ async def test_healthz_and_metrics_over_a_real_socket(config: Config) -> None:
 
 
 @pytest.mark.slow
-def test_switchboard_serve_stops_gracefully_on_sigterm() -> None:
+def test_switchboard_serve_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+    env["SWITCHBOARD_DATA_DIR"] = str(tmp_path / "data")  # the embedded storage server's
     process = subprocess.Popen(
         [
             sys.executable,
@@ -98,15 +100,18 @@ def test_switchboard_serve_stops_gracefully_on_sigterm() -> None:
 
 
 @pytest.mark.parametrize("kind", ["pool", "thread"])
-async def test_healthz_reports_the_routing_system_it_serves(kind: str) -> None:
-    config = load_config(env={}, overrides={"server.port": 0, "runtime.kind": kind})
-    routing = build_routing(config)
+async def test_healthz_reports_the_routing_system_it_serves(kind: str, redis_url: str) -> None:
+    config = load_config(
+        env={}, overrides={"server.port": 0, "runtime.kind": kind, "server.redis_url": redis_url}
+    )
+    services = start_services(config)
     try:
-        client = create_app(config, routing).test_client()
+        client = create_app(config, services).test_client()
         health = await (await client.get("/healthz")).get_json()
         assert health["status"] == "ok"
         assert health["runtime"] == kind
         assert health["actors"] == {"directory": 1, "queue": 1, "agent": 0, "conversation": 0}
         assert health["failures"] == 0
+        assert health["storage"]["healthy"] is True
     finally:
-        stop_routing(routing)
+        stop_services(services)

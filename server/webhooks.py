@@ -1,0 +1,241 @@
+"""Webhook ingress: ``/webhooks/{channel}/{account}``.
+
+How it works, for every POST, in this order (CONTRACT.md):
+
+1. the account must exist for that channel (else ``404``); the body may not exceed
+   ``limits.webhook_max_bytes`` (``413``);
+2. the signature is checked on the **exact raw bytes** with the account's secret
+   (``401``);
+3. the channel's adapter parses the body into normalized messages (``400`` with the
+   path of what is wrong);
+4. the messages are appended to the durable inbox, each with its provider-id dedupe
+   key, in one atomic write; the handler waits (without blocking trio) until Redis
+   confirmed it;
+5. only then is the answer ``200``, and the new messages (not repeats) are handed
+   to routing.
+
+A non-2xx answer records nothing.  Parsing and the wait for storage run on the
+trio loop without blocking it, so a burst of webhooks never holds agent traffic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import prometheus_client
+import trio
+from quart import Blueprint, Response, request
+
+from actors.messages import Inbound
+from actors.routing.model import Channel
+from adapters import meta
+from adapters.whatsapp import inbound as wa
+from adapters.whatsapp.errors import WebhookError
+from server.bridge import TrioFuture
+from server.catalog import Account
+from server.services import Services
+from storage.store import AcceptResult
+
+__all__ = ["Ingress", "Parsed", "webhooks_blueprint"]
+
+logger = logging.getLogger(__name__)
+
+WEBHOOKS = prometheus_client.Counter(
+    "switchboard_webhooks_total", "Webhook requests by channel and outcome", ["channel", "outcome"]
+)
+WEBHOOK_MESSAGES = prometheus_client.Counter(
+    "switchboard_webhook_messages_total",
+    "Customer messages taken in by webhooks (repeats excluded)",
+    ["channel"],
+)
+ACCEPT_SECONDS = prometheus_client.Histogram(
+    "switchboard_storage_accept_seconds",
+    "Time from a webhook's parse to its durable write",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What a channel adapter found in one webhook body."""
+
+    messages: list[Inbound]
+    #: delivery receipts and other events that change no conversation yet
+    other: int = 0
+
+
+class WebhookRejected(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
+    return {"error": {"code": code, "message": message}}, status
+
+
+# -- channel adapters ------------------------------------------------------------------
+
+
+def _whatsapp(account: Account, raw: bytes, headers: Any) -> Parsed:
+    secret = account.settings.get("app_secret", "").encode()
+    if not secret or not meta.verify_signature(
+        secret, raw, headers.get("X-Hub-Signature-256")
+    ):
+        raise WebhookRejected(401, "bad_signature", "X-Hub-Signature-256 does not match the body")
+    try:
+        batch = wa.parse_webhook_bytes(raw)
+    except WebhookError as error:
+        raise WebhookRejected(400, "malformed", str(error)) from None
+    messages = []
+    for m in batch.messages:
+        identities = (("phone", "+" + m.wa_id),) if m.wa_id else ()
+        context = m.context.to_wire() if m.context is not None else None
+        content = m.content.to_wire()
+        if context:
+            content = {**content, "context": context}
+        if m.referral is not None:
+            content = {**content, "referral": m.referral.to_wire()}
+        messages.append(
+            Inbound(
+                channel=Channel.WHATSAPP,
+                account=account.account_id,
+                sender=m.customer,
+                provider_message_id=m.wamid,
+                timestamp=float(m.timestamp),
+                content=content,
+                identities=identities,
+                profile_name=m.profile_name,
+                workspace=account.workspace,
+            )
+        )
+    return Parsed(messages, other=len(batch.statuses))
+
+
+Adapter = Callable[[Account, bytes, Any], Parsed]
+
+ADAPTERS: dict[Channel, Adapter] = {Channel.WHATSAPP: _whatsapp}
+#: channels whose providers verify the URL with a GET (hub.challenge)
+META_VERIFY = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM})
+_CHANNELS = frozenset(c.value for c in Channel)
+
+
+# -- the blueprint ---------------------------------------------------------------------------
+
+
+class Ingress:
+    """The steps of one webhook, over the server's services."""
+
+    def __init__(self, services: Services) -> None:
+        self.catalog = services.catalog
+        self.storage = services.storage
+        self.routing = services.routing
+        self.limit = services.config.limits.webhook_max_bytes
+
+    def find(self, channel_name: str, account_id: str) -> tuple[Channel, Account]:
+        try:
+            channel = Channel(channel_name)
+        except ValueError:
+            raise WebhookRejected(404, "unknown_channel", f"no channel {channel_name!r}") from None
+        account = self.catalog.account(channel, account_id)
+        if account is None:
+            msg = f"no {channel.value} account {account_id!r}"
+            raise WebhookRejected(404, "unknown_account", msg)
+        return channel, account
+
+    async def body(self) -> bytes:
+        too_large = WebhookRejected(413, "too_large", f"body over {self.limit} bytes")
+        length = request.content_length
+        if length is not None and length > self.limit:
+            raise too_large
+        raw = await request.get_data(cache=False, as_text=False, parse_form_data=False)
+        if len(raw) > self.limit:
+            raise too_large
+        return raw
+
+    async def receive(self, channel_name: str, account_id: str) -> dict[str, Any]:
+        channel, account = self.find(channel_name, account_id)
+        adapter = ADAPTERS.get(channel)
+        if adapter is None:
+            raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
+        parsed = adapter(account, await self.body(), request.headers)
+        fresh = await self.accept(parsed.messages)
+        for message in fresh:
+            self.routing.deliver(message)
+        WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
+        return {"accepted": len(fresh), "duplicates": len(parsed.messages) - len(fresh)}
+
+    async def accept(self, messages: list[Inbound]) -> list[Inbound]:
+        """Write ``messages`` to the durable inbox; the ones that are not repeats."""
+        if not messages:
+            return []
+        started = time.perf_counter()
+        done: TrioFuture[list[AcceptResult]] = TrioFuture()
+        self.storage.accept(messages, done)
+        try:
+            results = await done.wait(timeout=_DURABLE_TIMEOUT_S)
+        except trio.TooSlowError:
+            # not confirmed in time (storage down): the provider will retry, and the
+            # dedupe key makes the retry a repeat if this write lands meanwhile
+            raise WebhookRejected(503, "storage_unavailable", "not durably written") from None
+        ACCEPT_SECONDS.observe(time.perf_counter() - started)
+        return [
+            dataclasses.replace(m, inbox_id=r.inbox_id)
+            for m, r in zip(messages, results, strict=True)
+            if not r.duplicate
+        ]
+
+    def verify(self, channel_name: str, account_id: str) -> Response:
+        channel, account = self.find(channel_name, account_id)
+        if channel not in META_VERIFY:
+            msg = f"{channel.value} webhooks are POST only"
+            raise WebhookRejected(405, "method_not_allowed", msg)
+        token = account.settings.get("verify_token", "")
+        challenge = meta.verification_challenge(request.args, token) if token else None
+        if challenge is None:
+            msg = "hub.mode or hub.verify_token is wrong"
+            raise WebhookRejected(403, "verification_failed", msg)
+        return Response(challenge, status=200, content_type="text/plain")
+
+
+#: how long a webhook waits for its durable write before answering 503
+_DURABLE_TIMEOUT_S = 10.0
+
+
+def webhooks_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("webhooks", __name__)
+    ingress = Ingress(services)
+
+    @bp.get("/webhooks/<channel_name>/<account_id>")
+    async def verify(channel_name: str, account_id: str) -> Any:
+        try:
+            return ingress.verify(channel_name, account_id)
+        except WebhookRejected as rejected:
+            return _error(rejected.status, rejected.code, rejected.message)
+
+    @bp.post("/webhooks/<channel_name>/<account_id>")
+    async def receive(channel_name: str, account_id: str) -> Any:
+        outcome = "error"
+        try:
+            answer = await ingress.receive(channel_name, account_id)
+            outcome = "ok"
+            return answer
+        except WebhookRejected as rejected:
+            outcome = rejected.code
+            return _error(rejected.status, rejected.code, rejected.message)
+        finally:
+            known = channel_name if channel_name in _CHANNELS else "unknown"
+            WEBHOOKS.labels(known, outcome).inc()
+
+    @bp.errorhandler(413)
+    async def too_large(_error_value: Exception) -> Any:
+        return _error(413, "too_large", f"body over {ingress.limit} bytes")
+
+    return bp

@@ -1,0 +1,262 @@
+"""WhatsApp end to end over real sockets: signed webhook in, agent websocket out."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgpack
+import pytest
+import trio
+from trio_websocket import WebSocketConnection, open_websocket_url
+
+from adapters.meta import sign
+from server.app import serve
+from server.catalog import DEMO_ACCOUNT, DEMO_APP_SECRET, DEMO_VERIFY_TOKEN
+from switchboard.config import load_config
+
+FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
+WEBHOOK = f"/webhooks/whatsapp/{DEMO_ACCOUNT}"
+
+
+def _text_webhook(text: str, wamid: str, wa_id: str = "905321112233") -> dict[str, Any]:
+    body: dict[str, Any] = copy.deepcopy(
+        json.loads((FIXTURES / "message.json").read_text())["text"]
+    )
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = wa_id
+    message = value["messages"][0]
+    message.update({"from": wa_id, "id": wamid})
+    message["text"]["body"] = text
+    return body
+
+
+@dataclass
+class Server:
+    url: str
+    http: httpx.AsyncClient
+
+    @property
+    def ws(self) -> str:
+        return self.url.replace("http://", "ws://")
+
+    async def post(self, body: bytes | dict[str, Any], *, signature: str | None = None) -> Any:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        header = sign(DEMO_APP_SECRET.encode(), raw) if signature is None else signature
+        return await self.http.post(
+            WEBHOOK,
+            content=raw,
+            headers={"X-Hub-Signature-256": header, "Content-Type": "application/json"},
+        )
+
+
+@pytest.fixture
+async def server(redis_url: str) -> AsyncIterator[Server]:
+    config = load_config(
+        env={},
+        overrides={
+            "server.port": 0,
+            "server.redis_url": redis_url,
+            "routing.disconnect_grace_s": 30.0,
+            "limits.webhook_max_bytes": 64 * 1024,
+        },
+    )
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        [url] = await nursery.start(partial(serve, config, demo=True, shutdown_trigger=stop.wait))
+        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+            yield Server(url, http)
+        stop.set()
+
+
+class Agent:
+    """A websocket client of one agent, as a browser tab would be."""
+
+    def __init__(self, ws: WebSocketConnection, *, binary: bool = False) -> None:
+        self.ws = ws
+        self.binary = binary
+        self.seen: list[dict[str, Any]] = []
+        self._ref = 0
+
+    async def recv(self) -> dict[str, Any]:
+        with trio.fail_after(5):
+            data = await self.ws.get_message()
+        frame: dict[str, Any] = (
+            msgpack.unpackb(data) if isinstance(data, bytes) else json.loads(data)
+        )
+        self.seen.append(frame)
+        return frame
+
+    async def expect(self, kind: str) -> dict[str, Any]:
+        while True:
+            frame = await self.recv()
+            if frame["type"] == kind:
+                return frame
+
+    async def command(self, kind: str, **fields: Any) -> dict[str, Any]:
+        self._ref += 1
+        frame = {"type": kind, "ref": self._ref, **fields}
+        if self.binary:
+            await self.ws.send_message(msgpack.packb(frame))
+        else:
+            await self.ws.send_message(json.dumps(frame))
+        while True:
+            answer = await self.recv()
+            if answer["type"] in ("ack", "error") and answer.get("ref") == self._ref:
+                return answer
+
+
+async def _connect(server: Server, token: str, nursery: trio.Nursery, **kw: Any) -> Agent:
+    ws = await nursery.start(_open, f"{server.ws}/ws/agent?token={token}")
+    agent = Agent(ws, **kw)
+    hello = await agent.recv()
+    assert hello["type"] == "hello"
+    return agent
+
+
+async def _open(url: str, *, task_status: trio.TaskStatus[WebSocketConnection]) -> None:
+    async with open_websocket_url(url) as ws:
+        task_status.started(ws)
+        await trio.sleep_forever()
+
+
+async def test_a_signed_webhook_reaches_the_agent_who_replies_parks_and_gets_it_back(
+    server: Server,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        ayse = await _connect(server, "demo-ayse", nursery)
+        assert (await ayse.command("status.set", status="online"))["type"] == "ack"
+        second_tab = await _connect(server, "demo-ayse", nursery, binary=True)
+
+        answer = await server.post(_text_webhook("Merhaba, siparişim nerede?", "wamid.A1"))
+        assert answer.status_code == 200
+        assert answer.json() == {"accepted": 1, "duplicates": 0}
+
+        assigned = await ayse.expect("conversation.assigned")
+        cid = assigned["conversation_id"]
+        message = await ayse.expect("conversation.message")
+        content = message["message"]["content"]
+        assert (content["kind"], content["body"]) == ("text", "Merhaba, siparişim nerede?")
+        # the same events on the agent's other connection, in msgpack
+        assert (await second_tab.expect("conversation.assigned"))["conversation_id"] == cid
+
+        reply = await ayse.command(
+            "message.send", conversation_id=cid, content={"kind": "text", "body": "Bakıyorum"}
+        )
+        assert reply["type"] == "ack"
+        parked = await ayse.command("conversation.park", conversation_id=cid)
+        assert parked["result"]["status"] == "parked"
+
+        answer = await server.post(_text_webhook("Hâlâ bekliyorum", "wamid.A2"))
+        assert answer.status_code == 200
+        await ayse.expect("conversation.unparked")
+        again = await ayse.expect("conversation.message")
+        assert again["message"]["content"]["body"] == "Hâlâ bekliyorum"
+        got = await ayse.command("conversation.get", conversation_id=cid)
+        assert got["result"]["agent_id"] == "ayse"
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_retried_webhook_is_not_a_second_message(server: Server) -> None:
+    body = _text_webhook("bir kez", "wamid.R1")
+    first = await server.post(body)
+    second = await server.post(body)
+    assert first.json() == {"accepted": 1, "duplicates": 0}
+    assert second.status_code == 200
+    assert second.json() == {"accepted": 0, "duplicates": 1}
+
+
+@pytest.mark.parametrize(
+    ("signature", "status", "code"),
+    [
+        ("sha256=" + "0" * 64, 401, "bad_signature"),
+        ("", 401, "bad_signature"),
+        ("md5=abc", 401, "bad_signature"),
+    ],
+)
+async def test_bad_signatures_are_refused_and_nothing_is_stored(
+    server: Server, signature: str, status: int, code: str
+) -> None:
+    answer = await server.post(_text_webhook("sahte", "wamid.F1"), signature=signature)
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] == code
+    # the genuine one later is new, so the forged one left no trace
+    genuine = await server.post(_text_webhook("sahte", "wamid.F1"))
+    assert genuine.json() == {"accepted": 1, "duplicates": 0}
+
+
+async def test_malformed_unknown_and_oversized_webhooks_get_precise_errors(
+    server: Server,
+) -> None:
+    malformed = await server.post(b'{"object": "whatsapp_business_account", "entry": 5}')
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["code"] == "malformed"
+    assert "entry" in malformed.json()["error"]["message"]
+    not_json = await server.post(b"{nope")
+    assert not_json.status_code == 400
+    unknown = await server.http.post("/webhooks/whatsapp/nobody", content=b"{}")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "unknown_account"
+    huge = await server.post(b"x" * (65 * 1024))
+    assert huge.status_code == 413
+    health = await server.http.get("/healthz")
+    assert health.json()["status"] == "ok"
+
+
+async def test_meta_verification_get(server: Server) -> None:
+    ok = await server.http.get(
+        WEBHOOK,
+        params={"hub.mode": "subscribe", "hub.verify_token": DEMO_VERIFY_TOKEN,
+                "hub.challenge": "1158201444"},
+    )  # fmt: skip
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    wrong = await server.http.get(
+        WEBHOOK,
+        params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"},
+    )
+    assert wrong.status_code == 403
+
+
+async def test_agent_socket_needs_an_agent_token(server: Server) -> None:
+    upgrade = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    }
+    attempts = [
+        ("/ws/agent?token=wrong", upgrade),
+        ("/ws/agent?token=demo-supervisor", upgrade),  # not an agent
+        ("/ws/agent", {**upgrade, "Authorization": "Bearer wrong"}),
+        ("/ws/agent", upgrade),
+    ]
+    for path, headers in attempts:  # each handshake is refused before the socket opens
+        async with httpx.AsyncClient(base_url=server.url) as fresh:
+            answer = await fresh.get(path, headers=headers)
+        assert answer.status_code == 401, path
+
+
+async def test_bad_commands_get_errors_and_the_connection_lives_on(server: Server) -> None:
+    async with trio.open_nursery() as nursery:
+        agent = await _connect(server, "demo-mehmet", nursery)
+        unknown = await agent.command("teleport")
+        assert (unknown["type"], unknown["code"]) == ("error", "unknown_type")
+        bad_status = await agent.command("status.set", status="sleeping")
+        assert bad_status["code"] == "invalid_status"
+        missing = await agent.command("conversation.park", conversation_id="conv_999999")
+        assert missing["code"] == "not_found"
+        bad_content = await agent.command(
+            "message.send", conversation_id="x", content={"kind": "hologram"}
+        )
+        assert bad_content["code"] == "invalid_content"
+        await agent.ws.send_message("{not json")
+        broken = await agent.expect("error")
+        assert broken["code"] == "bad_frame"
+        assert (await agent.command("ping"))["type"] == "ack"
+        nursery.cancel_scope.cancel()
