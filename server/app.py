@@ -29,6 +29,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from server.agent_ws import agent_ws_blueprint
+from server.api import api_blueprint
 from server.services import Services, start_services, stop_services
 from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
@@ -48,6 +49,7 @@ def create_app(config: Config, services: Services | None = None) -> QuartTrio:
     if services is not None:
         app.register_blueprint(webhooks_blueprint(services))
         app.register_blueprint(agent_ws_blueprint(services))
+        app.register_blueprint(api_blueprint(services))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

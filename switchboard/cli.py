@@ -139,3 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""REST ``/api/v1``: live state, conversations and their messages, customer history.
+
+How it works: handlers authenticate (``server.auth``), then read live facts by
+asking the actors that own them (through the trio bridge, never blocking the
+loop) or archived ones from storage's indexes (in a worker thread).  Every
+answer is scoped to the caller's workspace; an agent sees only conversations it
+handled or was invited to.  Errors are ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import trio
+from quart import Blueprint, request
+
+from actors.errors import BadRequest, NotFound, SwitchboardError
+from actors.messages import Describe
+from actors.routing.model import ConversationState
+from server.auth import current_user, error_body, require, sees_all
+from server.bridge import Bridge
+from server.catalog import Role, User
+from server.services import Services
+from storage.store import DIMENSIONS
+
+__all__ = ["api_blueprint", "conversation_wire"]
+
+_ASK_TIMEOUT_S = 10.0
+
+
+def conversation_wire(state: ConversationState) -> dict[str, Any]:
+    return {
+        "conversation_id": state.conversation_id,
+        "workspace": state.workspace,
+        "customer_id": state.customer_id,
+        "channel": state.channel.value,
+        "account": state.account,
+        "queue_id": state.queue_id,
+        "status": state.status.value,
+        "agent_id": state.agent_id,
+        "parked_by": state.parked_by,
+        "invited": sorted(state.invited),
+        "topic": state.topic,
+        "priority": state.priority,
+        "created_at": state.created_at,
+        "resolved_at": state.resolved_at,
+        "messages": state.messages,
+        "previous_conversation_id": state.previous_conversation_id,
+    }
+
+
+def _may_see(user: User, state: ConversationState) -> bool:
+    if state.workspace != user.workspace:
+        return False
+    if sees_all(user):
+        return True
+    return user.user_id in {state.agent_id, state.parked_by, *state.invited}
+
+
+def api_blueprint(services: Services) -> Blueprint:
+    bp = Blueprint("api", __name__, url_prefix="/api/v1")
+    catalog = services.catalog
+    storage = services.storage
+    routing = services.routing
+
+    @bp.errorhandler(SwitchboardError)
+    async def refused(error: SwitchboardError) -> Any:
+        return error_body(error)
+
+    async def load(conversation_id: str) -> ConversationState:
+        state = await trio.to_thread.run_sync(storage.conversation, conversation_id)
+        if state is None or not _may_see(current_user(), state):
+            raise NotFound(f"no conversation {conversation_id}")
+        return state
+
+    @bp.get("/live")
+    @require(catalog, Role.SUPERVISOR)
+    async def live() -> Any:
+        user = current_user()
+        bridge = Bridge.current()
+        queues = []
+        for queue_id, config in sorted(catalog.queues.items()):
+            if config.workspace == user.workspace and queue_id in routing.queues:
+                queues.append(await bridge.ask(routing.queue(queue_id), Describe(),
+                                               timeout=_ASK_TIMEOUT_S))  # fmt: skip
+        agents = []
+        for agent_id, agent in sorted(catalog.agents.items()):
+            if agent.workspace == user.workspace and agent_id in routing.agents:
+                agents.append(await bridge.ask(routing.agent(agent_id), Describe(),
+                                               timeout=_ASK_TIMEOUT_S))  # fmt: skip
+        return {
+            "queues": queues,
+            "agents": agents,
+            "conversations": {
+                "waiting": sum(q["waiting"] for q in queues),
+                "active": sum(len(a["active"]) for a in agents),
+                "parked": sum(len(a["parked"]) for a in agents),
+            },
+        }
+
+    @bp.get("/conversations")
+    @require(catalog)
+    async def conversations() -> Any:
+        user = current_user()
+        args = request.args
+        filters = {d: args[d] for d in DIMENSIONS if args.get(d)}
+        if not sees_all(user):
+            if filters.get("agent", user.user_id) != user.user_id:
+                raise NotFound("agents see their own conversations only")
+            filters["agent"] = user.user_id
+        since, until = _number(args, "since"), _number(args, "until")
+        offset = int(_number(args, "offset") or 0)
+        limit = int(_number(args, "limit") or 50)
+        if not 1 <= limit <= 500:
+            raise BadRequest("limit must be between 1 and 500", code="invalid_limit")
+        page = await trio.to_thread.run_sync(
+            lambda: storage.archive(
+                user.workspace, filters=filters, since=since, until=until,
+                offset=offset, limit=limit,
+            )
+        )  # fmt: skip
+        return {
+            "conversations": [conversation_wire(s) for s in page.conversations],
+            "total": page.total,
+            "offset": page.offset,
+            "limit": page.limit,
+        }
+
+    @bp.get("/conversations/<conversation_id>")
+    @require(catalog)
+    async def conversation(conversation_id: str) -> Any:
+        return conversation_wire(await load(conversation_id))
+
+    @bp.get("/conversations/<conversation_id>/messages")
+    @require(catalog)
+    async def messages(conversation_id: str) -> Any:
+        await load(conversation_id)
+        entries = await trio.to_thread.run_sync(storage.transcript, conversation_id)
+        return {"conversation_id": conversation_id, "entries": entries}
+
+    @bp.get("/customers/<customer_id>/conversations")
+    @require(catalog)
+    async def history(customer_id: str) -> Any:
+        user = current_user()
+        states = await trio.to_thread.run_sync(storage.history, user.workspace, customer_id)
+        mine = [s for s in states if s.workspace == user.workspace]
+        # an agent who serves (or served) this customer sees all of their history
+        if not mine or not any(_may_see(user, s) for s in mine):
+            raise NotFound(f"no customer {customer_id}")
+        return {"customer_id": customer_id, "conversations": [conversation_wire(s) for s in mine]}
+
+    return bp
+
+
+def _number(args: Any, name: str) -> float | None:
+    raw = args.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number", code="invalid_query") from None
+    if not math.isfinite(value) or value < 0:
+        raise BadRequest(f"{name} must be a finite number ≥ 0", code="invalid_query")
+    return value
