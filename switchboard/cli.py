@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", nargs="?", metavar="NAME")
     bench.add_argument("-h", "--help", action="store_true", dest="bench_help")
 
+    retention = commands.add_parser(
+        "retention", help="delete transcripts of resolved conversations older than an age"
+    )
+    retention.add_argument("--older-than-days", type=float, required=True, metavar="DAYS")
+    retention.add_argument("--workspace", action="append", metavar="WS",
+                           help="only this workspace (repeatable; default: all)")  # fmt: skip
+    retention.add_argument("--redis-url", metavar="URL", help="the server's Redis")
+    retention.add_argument("--data-dir", metavar="DIR", default="./data",
+                           help="the embedded server's data directory")  # fmt: skip
+
     loadtest = commands.add_parser("loadtest", help="simulated customers and agents")
     loadtest.add_argument("--json", action="store_true", help="last stdout line is JSON")
     return parser
@@ -122,6 +132,27 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     return EXIT_OK
 
 
+def _retention(args: argparse.Namespace) -> int:
+    from storage.retention import purge  # noqa: PLC0415
+
+    if args.older_than_days < 0:
+        print("switchboard retention: --older-than-days must be 0 or more", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        removed = purge(
+            older_than_s=args.older_than_days * 86400,
+            redis_url=args.redis_url or os.environ.get(f"{ENV_PREFIX}REDIS_URL"),
+            data_dir=args.data_dir,
+            workspaces=args.workspace,
+        )
+    except Exception as error:  # a clear line, not a traceback, for an operator's cron job
+        print(f"switchboard retention: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    for workspace, count in sorted(removed.items()):
+        print(f"{workspace}: {count} conversations deleted")
+    return EXIT_OK
+
+
 def _loadtest(args: argparse.Namespace) -> int:
     # A later issue: simulated customers and agents (docs/ will describe the flags).
     print("switchboard loadtest: not available yet", file=sys.stderr)
@@ -136,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bench(args, rest)
     if args.command == "loadtest":
         return _loadtest(args)
+    if args.command == "retention":
+        return _retention(args)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return _serve(args)
