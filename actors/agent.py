@@ -33,9 +33,10 @@ from actors.messages import (
     TransferAnswer,
     UnparkAnswer,
     UnparkRequest,
+    UpdateProfile,
 )
 from actors.routing import capacity
-from actors.routing.model import AgentState, AgentStatus
+from actors.routing.model import AgentState, AgentStatus, Capacity, QueueId, evolve
 from actors.routing.ready import has_room
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class AgentActor(RoutingActor[AgentState]):
                     self._push(event)
             case SetStatus(status):
                 return self._set_status(status)
+            case UpdateProfile(queues, skills, capacity_):
+                return self._update_profile(queues, skills, capacity_)
             case AgentConnect(sink):
                 return self._connect(sink)
             case AgentDisconnect(sink):
@@ -141,6 +144,25 @@ class AgentActor(RoutingActor[AgentState]):
         if state is not self.state:
             self._commit(state)
             self._push(events.StatusChanged(state.agent_id, state.status.value, self.since()))
+        return self.describe()
+
+    def _update_profile(
+        self, queues: frozenset[QueueId], skills: Any, capacity_: Capacity
+    ) -> dict[str, Any]:
+        state = self.state
+        left = state.queues - queues
+        if left:  # queues it left must stop offering to it: they see it go offline
+            gone = capacity.view_of(evolve(state, status=AgentStatus.OFFLINE))
+            for queue_id in sorted(left):
+                self._tell_queue(queue_id, AgentChanged(gone))
+        updated = evolve(
+            state,
+            queues=queues,
+            skills=dict(skills),
+            capacity=capacity_,
+            version=state.version + 1,
+        )
+        self._commit(updated)
         return self.describe()
 
     def _connect(self, sink: EventSink) -> dict[str, Any]:

@@ -16,10 +16,12 @@ from actors.routing.model import (
     AgentId,
     AgentStatus,
     AgentView,
+    Capacity,
     Channel,
     ConversationId,
     ConversationStatus,
     CustomerId,
+    QueueConfig,
     QueueEntry,
     QueueId,
 )
@@ -138,6 +140,22 @@ class AgentConnect:
 @dataclass(frozen=True, slots=True)
 class AgentDisconnect:
     sink: EventSink
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProfile:
+    """An administrator changed the agent's queues, skills or capacity."""
+
+    queues: frozenset[QueueId]
+    skills: Mapping[str, int]
+    capacity: Capacity
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateQueueConfig:
+    """An administrator changed the queue's settings (strategy, skills, timings...)."""
+
+    config: QueueConfig
 
 
 @dataclass(frozen=True, slots=True)

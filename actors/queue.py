@@ -34,6 +34,7 @@ from actors.messages import (
     Pick,
     PreferenceExpired,
     QueueDone,
+    UpdateQueueConfig,
     Withdraw,
 )
 from actors.routing.capacity import Decline, view_free_slots
@@ -120,6 +121,8 @@ class QueueActor(RoutingActor[QueueState]):
                 self._withdraw(conversation_id)
             case Pick(agent_id, conversation_id):
                 self._pick(agent_id, conversation_id)
+            case UpdateQueueConfig(config):
+                self._reconfigure(config)
             case ListWaiting():
                 return list(self.state.line)
             case Describe(conversation_id):
@@ -127,6 +130,15 @@ class QueueActor(RoutingActor[QueueState]):
             case _:
                 return super().handle(message)
         return None
+
+    def _reconfigure(self, config: QueueConfig) -> None:
+        """New settings: the ready index follows the strategy and skills; the line is re-offered."""
+        self.state.config = config
+        self._ready = ReadyAgents(config.strategy, config.required_skills)
+        for agent_id in self.state.views:
+            self._refresh(agent_id)
+        for entry in list(self.state.line):
+            self._dispatch_entry(entry)
 
     # -- arrivals and departures ---------------------------------------------------
 

@@ -20,7 +20,7 @@ from actors.agent import AgentActor
 from actors.conversation import ConversationActor
 from actors.directory import DirectoryActor, DirectoryState
 from actors.errors import NotFound
-from actors.messages import AgentConnect, Describe, EventSink, Inbound
+from actors.messages import AgentConnect, Describe, EventSink, Inbound, UpdateQueueConfig
 from actors.queue import QueueActor, QueueState
 from actors.routing.model import (
     AgentState,
@@ -157,6 +157,12 @@ class Routing:
     def add_queue(self, config: QueueConfig) -> Address:
         self._queue_configs[config.queue_id] = config
         return self.queues.open(config.queue_id, QueueState(config))
+
+    def update_queue(self, config: QueueConfig) -> None:
+        """New settings for an existing queue (conversations read them on their next step)."""
+        address = self.queue(config.queue_id)
+        self._queue_configs[config.queue_id] = config
+        address.tell(UpdateQueueConfig(config))
 
     def queue_config(self, queue_id: QueueId) -> QueueConfig:
         config = self._queue_configs.get(queue_id)
