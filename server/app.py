@@ -28,6 +28,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from quart import Response
 from quart_trio import QuartTrio
 
+from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
 from server.api import api_blueprint
 from server.services import Services, start_services, stop_services
@@ -50,6 +51,7 @@ def create_app(config: Config, services: Services | None = None) -> QuartTrio:
         app.register_blueprint(webhooks_blueprint(services))
         app.register_blueprint(agent_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services))
+        app.register_blueprint(admin_blueprint(services))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
