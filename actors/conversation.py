@@ -27,6 +27,7 @@ from actors.messages import (
     ChatClosed,
     ChatUpdate,
     CustomerMessage,
+    DeliveryUpdate,
     Describe,
     EngagementChanged,
     Enqueue,
@@ -112,6 +113,8 @@ class ConversationActor(RoutingActor[ConversationState]):
                 self._requeue(agent_id, reason)
             case AgentMessage(agent_id, content):
                 return self._agent_message(agent_id, content)
+            case DeliveryUpdate():
+                self._delivery(message)
             case Describe():
                 return self.describe()
             case _:
@@ -265,15 +268,51 @@ class ConversationActor(RoutingActor[ConversationState]):
             raise InvalidTransition(f"conversation {state.conversation_id} is resolved")
         if not isinstance(content, dict) or not isinstance(content.get("kind"), str):
             raise BadRequest("content must be an object with a 'kind'", code="invalid_content")
+        check = self.routing.outbound_checks.get(state.channel)
+        if check is not None:  # channel rules (WhatsApp's 24-hour window...) refuse early
+            check(state, content, self.clock.now())
         self.state = evolve(
             state, last_agent_message_at=self.clock.now(), messages=state.messages + 1
         )
-        message = {"direction": "out", "agent_id": agent_id, "content": content}
+        message_id = f"msg_{self.routing.ids.next_id('message')}"
+        message = {
+            "direction": "out",
+            "message_id": message_id,
+            "agent_id": agent_id,
+            "content": content,
+            "status": "pending",
+        }
         self._log("message", **message)
+        if self.durable:
+            self.record(("outbox", {
+                "message_id": message_id,
+                "conversation_id": state.conversation_id,
+                "channel": state.channel.value,
+                "account": state.account,
+                "to": state.contact,
+                "reply_to": None,
+                "content": content,
+                "queued_at": self.clock.wall(),
+            }))  # fmt: skip
         self._tell_participants(
             events.ConversationMessage(state.conversation_id, message), skip=agent_id
         )
         return message
+
+    def _delivery(self, update: DeliveryUpdate) -> None:
+        """A delivery receipt: logged (unless the ingress did) and shown to the participants."""
+        fields = {
+            "message_id": update.message_id,
+            "status": update.status,
+            "provider_message_id": update.provider_message_id,
+            "error": dict(update.error) if update.error else None,
+        }
+        if not update.recorded:
+            self._log("delivery", **fields)
+        event = events.ConversationMessage(
+            self.state.conversation_id, {"direction": "out", "delivery": True, **fields}
+        )
+        self._tell_participants(event)
 
     def _park(self, agent_id: AgentId) -> None:
         state = self.state

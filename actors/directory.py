@@ -174,6 +174,7 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             created_at=now,
             queued_at=now,
             queue_seq=routing.next_seq(),
+            contact=inbound.sender,
             previous_conversation_id=self.state.last_closed.get(key),
             preferred_agent=preferred,
             preferred_wait=config.affinity_wait if engaged else 0.0,

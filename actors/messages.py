@@ -289,6 +289,19 @@ class AgentMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryUpdate:
+    """How far an outbound message got: sent (with the provider's id), delivered, read,
+    or failed (with the provider's reason)."""
+
+    message_id: str
+    status: str
+    provider_message_id: str | None = None
+    error: Mapping[str, Any] | None = None
+    #: already written to the log (a receipt the ingress recorded itself)
+    recorded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Park:
     agent_id: AgentId
 

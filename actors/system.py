@@ -12,7 +12,7 @@ settings that are replaced whole, and id counters.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from actors.queue import QueueActor, QueueState
 from actors.routing.model import (
     AgentState,
     Channel,
+    ConversationState,
     DisconnectPolicy,
     QueueConfig,
     QueueId,
@@ -49,6 +50,9 @@ class RoutingSettings:
     default_queue: QueueId = "default"
     #: channel account -> queue
     accounts: Mapping[str, QueueId] = field(default_factory=dict)
+
+
+OutboundCheck = Callable[[ConversationState, Mapping[str, Any], float], None]
 
 
 class IdSource(Protocol):
@@ -99,6 +103,8 @@ class Routing:
         self.settings = settings or RoutingSettings()
         self.flows = flows or Flows()
         self.agent_sinks: dict[str, list[EventSink]] = {}
+        #: per channel, a check of an agent's outbound content (raise a SwitchboardError)
+        self.outbound_checks: dict[Channel, OutboundCheck] = {}
         self._queue_configs: dict[QueueId, QueueConfig] = {}
         self.ids: IdSource = ids if ids is not None else CountingIds()
         s = self.settings

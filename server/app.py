@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import httpx
 import prometheus_client
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -28,9 +29,11 @@ from hypercorn.trio import serve as hypercorn_serve
 from quart import Response
 from quart_trio import QuartTrio
 
+from actors.routing.model import Channel
 from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
 from server.api import api_blueprint
+from server.outbound import Outbox, WhatsAppSender, install_checks
 from server.services import Services, start_services, stop_services
 from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
@@ -123,13 +126,19 @@ async def serve(
     try:
         if services.demo_tokens:
             _print_demo(services)
+        install_checks(services)
         app = create_app(config, services)
-        await hypercorn_serve(
-            app,
-            hypercorn_config(config),
-            shutdown_trigger=shutdown_trigger,
-            task_status=task_status,
-        )
+        timeout = httpx.Timeout(10.0, connect=5.0)
+        async with httpx.AsyncClient(timeout=timeout) as http, trio.open_nursery() as nursery:
+            outbox = Outbox(services, {Channel.WHATSAPP: WhatsAppSender(http)})
+            await nursery.start(outbox.run)
+            await hypercorn_serve(
+                app,
+                hypercorn_config(config),
+                shutdown_trigger=shutdown_trigger,
+                task_status=task_status,
+            )
+            nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(stop_services, services)

@@ -24,14 +24,14 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import prometheus_client
 import trio
 from quart import Blueprint, Response, request
 
-from actors.messages import Inbound
+from actors.messages import DeliveryUpdate, Inbound
 from actors.routing.model import Channel
 from adapters import meta
 from adapters.whatsapp import inbound as wa
@@ -61,12 +61,21 @@ ACCEPT_SECONDS = prometheus_client.Histogram(
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """A provider's word on a message we sent: delivered, read, failed..."""
+
+    provider_message_id: str
+    status: str
+    timestamp: float
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Parsed:
     """What a channel adapter found in one webhook body."""
 
     messages: list[Inbound]
-    #: delivery receipts and other events that change no conversation yet
-    other: int = 0
+    receipts: list[Receipt] = field(default_factory=list)
 
 
 class WebhookRejected(Exception):
@@ -116,7 +125,16 @@ def _whatsapp(account: Account, raw: bytes, headers: Any) -> Parsed:
                 workspace=account.workspace,
             )
         )
-    return Parsed(messages, other=len(batch.statuses))
+    receipts = [
+        Receipt(
+            s.wamid,
+            s.status.value,
+            float(s.timestamp),
+            {"code": s.errors[0].code, "message": s.errors[0].title} if s.errors else None,
+        )
+        for s in batch.statuses
+    ]
+    return Parsed(messages, receipts)
 
 
 Adapter = Callable[[Account, bytes, Any], Parsed]
@@ -167,6 +185,8 @@ class Ingress:
             raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
         parsed = adapter(account, await self.body(), request.headers)
         fresh = await self.accept(parsed.messages)
+        if parsed.receipts:
+            await self.record_receipts(channel, account, parsed.receipts)
         for message in fresh:
             self.routing.deliver(message)
         WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
@@ -191,6 +211,44 @@ class Ingress:
             for m, r in zip(messages, results, strict=True)
             if not r.duplicate
         ]
+
+    async def record_receipts(
+        self, channel: Channel, account: Account, receipts: list[Receipt]
+    ) -> None:
+        """Log each receipt in its conversation (durably, before the 200), then show it."""
+        storage = self.storage
+
+        def lookup() -> list[tuple[Receipt, tuple[str, str]]]:
+            found = []
+            for receipt in receipts:
+                where = storage.message_of(
+                    channel.value, account.account_id, receipt.provider_message_id
+                )
+                if where is not None:
+                    found.append((receipt, where))
+            return found
+
+        known = await trio.to_thread.run_sync(lookup)
+        if not known:
+            return
+        ops = [
+            storage.log_entry(cid, {
+                "type": "delivery", "at": receipt.timestamp, "message_id": mid,
+                "status": receipt.status, "provider_message_id": receipt.provider_message_id,
+                "error": receipt.error,
+            })
+            for receipt, (cid, mid) in known
+        ]  # fmt: skip
+        done: TrioFuture[Any] = TrioFuture()
+        storage.writer.commit(ops, done=done)
+        try:
+            await done.wait(timeout=_DURABLE_TIMEOUT_S)
+        except trio.TooSlowError:
+            raise WebhookRejected(503, "storage_unavailable", "not durably written") from None
+        for receipt, (cid, mid) in known:
+            update = DeliveryUpdate(mid, receipt.status, receipt.provider_message_id,
+                                    receipt.error, recorded=True)  # fmt: skip
+            self.routing.conversations.adopt(cid).tell(update)
 
     def verify(self, channel_name: str, account_id: str) -> Response:
         channel, account = self.find(channel_name, account_id)

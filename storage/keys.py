@@ -60,6 +60,15 @@ class Keys:
         return f"{self.prefix}:inbox"
 
     @property
+    def outbox(self) -> str:
+        """Stream: outbound messages not yet handed to their provider."""
+        return f"{self.prefix}:outbox"
+
+    def provider_message(self, channel: str, account: str, provider_id: str) -> str:
+        """String with a TTL: our "conversation|message" id of a sent provider message."""
+        return f"{self.prefix}:pmsg:{channel}:{account}:{provider_id}"
+
+    @property
     def counters(self) -> str:
         """Hash: id counters (conversation, customer, queue sequence), reserved in blocks."""
         return f"{self.prefix}:counters"

@@ -181,6 +181,37 @@ class Storage:
     def inbox_ack(self, inbox_id: str) -> Op:
         return ("XDEL", self.keys.inbox, inbox_id)
 
+    # -- outbox --------------------------------------------------------------------------------
+
+    def outbox(self, after: str = "0", *, count: int = 100, block_ms: int | None = None,
+               client: redis.Redis | None = None) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+        """Outbound messages after stream id ``after``, oldest first (``block_ms``: wait)."""
+        reader = client if client is not None else self.client
+        answer = reader.xread({self.keys.outbox: after}, count=count, block=block_ms)
+        out: list[tuple[str, dict[str, Any]]] = []
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                out.append((entry_id.decode(), decode_plain(fields[b"m"])))
+        return out
+
+    def outbox_done(self, entry_id: str) -> Op:
+        return ("XDEL", self.keys.outbox, entry_id)
+
+    def sent_ops(
+        self, channel: str, account: str, provider_id: str, conversation_id: str, message_id: str
+    ) -> list[Op]:
+        """Remember which conversation message a provider id is, for its receipts (30 days)."""
+        key = self.keys.provider_message(channel, account, provider_id)
+        return [("SET", key, f"{conversation_id}|{message_id}", "EX", 30 * 24 * 3600)]
+
+    def message_of(self, channel: str, account: str, provider_id: str) -> tuple[str, str] | None:
+        """(conversation id, message id) of a provider message id we sent, if known."""
+        raw = self.client.get(self.keys.provider_message(channel, account, provider_id))
+        if raw is None:
+            return None
+        conversation_id, _, message_id = raw.decode().partition("|")
+        return conversation_id, message_id
+
     # -- conversations ---------------------------------------------------------------------
 
     def conversation(self, conversation_id: str) -> ConversationState | None:
@@ -417,6 +448,8 @@ class ConversationJournal:
                     ops.append(storage.log_entry(key, entry))
                 case ("ack", inbox_id):
                     ops.append(storage.inbox_ack(inbox_id))
+                case ("outbox", item):
+                    ops.append(("XADD", storage.keys.outbox, "*", "m", encode(item)))
                 case _:
                     logger.error("conversation record not understood: %r", record)
         if old is not new:

@@ -265,3 +265,6 @@ class ConversationState:
     #: (kept so that a restart puts it back exactly where it was)
     queued_at: float | None = None
     queue_seq: int = 0
+    #: the customer's id on this channel (wa_id, PSID, chat id, e-mail address): where
+    #: replies go
+    contact: str | None = None

@@ -18,8 +18,17 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from adapters.meta import sign
 from server.app import serve
-from server.catalog import DEMO_ACCOUNT, DEMO_APP_SECRET, DEMO_VERIFY_TOKEN
+from server.catalog import (
+    DEMO_ACCOUNT,
+    DEMO_APP_SECRET,
+    DEMO_VERIFY_TOKEN,
+    Catalog,
+    demo_objects,
+    seed,
+)
+from storage.store import Storage
 from switchboard.config import load_config
+from tests.support.fake_graph import Answer, FakeGraph, graph_error, running_graph
 
 FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
 WEBHOOK = f"/webhooks/whatsapp/{DEMO_ACCOUNT}"
@@ -41,6 +50,7 @@ def _text_webhook(text: str, wamid: str, wa_id: str = "905321112233") -> dict[st
 class Server:
     url: str
     http: httpx.AsyncClient
+    graph: FakeGraph
 
     @property
     def ws(self) -> str:
@@ -68,10 +78,14 @@ async def server(redis_url: str) -> AsyncIterator[Server]:
         },
     )
     stop = trio.Event()
-    async with trio.open_nursery() as nursery:
+    async with trio.open_nursery() as nursery, running_graph(nursery) as graph:
+        # the demo workspace, its WhatsApp account sending to the local Graph
+        storage = Storage(redis_url)
+        seed(Catalog(storage), demo_objects(f"{graph.url}/v21.0"))
+        storage.close()
         [url] = await nursery.start(partial(serve, config, demo=True, shutdown_trigger=stop.wait))
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield Server(url, http)
+            yield Server(url, http, graph)
         stop.set()
 
 
@@ -150,6 +164,23 @@ async def test_a_signed_webhook_reaches_the_agent_who_replies_parks_and_gets_it_
             "message.send", conversation_id=cid, content={"kind": "text", "body": "Bakıyorum"}
         )
         assert reply["type"] == "ack"
+        # the reply reaches Graph, from the account's number, to the customer
+        sent = await ayse.expect("conversation.message")
+        assert (sent["message"]["status"], sent["message"]["delivery"]) == ("sent", True)
+        [request] = server.graph.messages()
+        assert request.path == "/v21.0/100000000000001/messages"
+        assert request.authorization == "Bearer demo-access-token"
+        assert request.body["to"] == "905321112233"
+        assert request.body["text"]["body"] == "Bakıyorum"
+        # Graph's receipt comes back as a webhook and shows on the message
+        wamid = sent["message"]["provider_message_id"]
+        receipt = await server.post(_status_webhook(wamid, "delivered"))
+        assert receipt.status_code == 200
+        delivered = await ayse.expect("conversation.message")
+        assert (delivered["message"]["message_id"], delivered["message"]["status"]) == (
+            reply["result"]["message_id"],
+            "delivered",
+        )
         parked = await ayse.command("conversation.park", conversation_id=cid)
         assert parked["result"]["status"] == "parked"
 
@@ -160,6 +191,43 @@ async def test_a_signed_webhook_reaches_the_agent_who_replies_parks_and_gets_it_
         assert again["message"]["content"]["body"] == "Hâlâ bekliyorum"
         got = await ayse.command("conversation.get", conversation_id=cid)
         assert got["result"]["agent_id"] == "ayse"
+        nursery.cancel_scope.cancel()
+
+
+def _status_webhook(wamid: str, status: str) -> dict[str, Any]:
+    body: dict[str, Any] = copy.deepcopy(
+        json.loads((FIXTURES / "message_status.json").read_text())["sent"]
+    )
+    value = body["entry"][0]["changes"][0]["value"]
+    value["statuses"][0].update({"id": wamid, "status": status})
+    return body
+
+
+async def test_provider_failures_are_retried_or_shown_to_the_agent(server: Server) -> None:
+    async with trio.open_nursery() as nursery:
+        agent = await _connect(server, "demo-mehmet", nursery)
+        await agent.command("status.set", status="online")
+        await server.post(_text_webhook("selam", "wamid.P1", wa_id="905320000001"))
+        cid = (await agent.expect("conversation.assigned"))["conversation_id"]
+        # a 429 then success: sent once
+        server.graph.script = [Answer(429, graph_error(130429, "Rate limit hit"),
+                                      headers={"Retry-After": "0"}), Answer()]  # fmt: skip
+        text = {"kind": "text", "body": "bir"}
+        await agent.command("message.send", conversation_id=cid, content=text)
+        first = await agent.expect("conversation.message")
+        assert first["message"]["status"] == "sent"
+        # a permanent refusal: the agent sees why
+        server.graph.script = [Answer(400, graph_error(131026, "Message undeliverable"))]
+        await agent.command("message.send", conversation_id=cid, content=text)
+        failed = await agent.expect("conversation.message")
+        assert failed["message"]["status"] == "failed"
+        assert failed["message"]["error"]["code"] == 131026
+        assert len(server.graph.messages()) == 3
+        # content WhatsApp would refuse is refused at once, before anything is queued
+        buttons = {"kind": "interactive", "type": "buttons", "body": "?",
+                   "buttons": [{"id": str(i), "title": f"b{i}"} for i in range(4)]}  # fmt: skip
+        refused = await agent.command("message.send", conversation_id=cid, content=buttons)
+        assert (refused["type"], refused["code"]) == ("error", "invalid_content")
         nursery.cancel_scope.cancel()
 
 
