@@ -28,8 +28,8 @@ a duplicate is possible, documented in docs/storage.md).
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
