@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -30,10 +30,12 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from actors.routing.model import Channel
+from adapters.base import ChannelAdapter
 from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
 from server.api import api_blueprint
-from server.outbound import Outbox, WhatsAppSender, install_checks
+from server.channels import adapters
+from server.outbound import Outbox, install_checks
 from server.services import Services, start_services, stop_services
 from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
@@ -45,13 +47,17 @@ logger = logging.getLogger(__name__)
 ShutdownTrigger = Callable[[], Awaitable[None]]
 
 
-def create_app(config: Config, services: Services | None = None) -> QuartTrio:
+def create_app(
+    config: Config,
+    services: Services | None = None,
+    channels: Mapping[Channel, ChannelAdapter] | None = None,
+) -> QuartTrio:
     """Build the quart-trio application for ``config``, serving ``services`` if given."""
     app = QuartTrio("switchboard")
     app.config["SWITCHBOARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.limits.webhook_max_bytes
     if services is not None:
-        app.register_blueprint(webhooks_blueprint(services))
+        app.register_blueprint(webhooks_blueprint(services, channels or adapters()))
         app.register_blueprint(agent_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services))
         app.register_blueprint(admin_blueprint(services))
@@ -126,11 +132,12 @@ async def serve(
     try:
         if services.demo_tokens:
             _print_demo(services)
-        install_checks(services)
-        app = create_app(config, services)
+        channels = adapters()
+        install_checks(services.routing, channels)
+        app = create_app(config, services, channels)
         timeout = httpx.Timeout(10.0, connect=5.0)
         async with httpx.AsyncClient(timeout=timeout) as http, trio.open_nursery() as nursery:
-            outbox = Outbox(services, {Channel.WHATSAPP: WhatsAppSender(http)})
+            outbox = Outbox(services, channels, http)
             await nursery.start(outbox.run)
             await hypercorn_serve(
                 app,

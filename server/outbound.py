@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import prometheus_client
@@ -40,14 +40,13 @@ import trio
 from actors.errors import BadRequest, Conflict
 from actors.messages import DeliveryUpdate
 from actors.routing.model import Channel, ConversationState
+from actors.system import Routing
+from adapters.base import ChannelAdapter, OutboundItem
 from adapters.content import ContentError, content_from_wire
-from adapters.whatsapp.client import GraphClient
-from adapters.whatsapp.errors import OutcomeUnknown, ProviderError, WindowClosed
-from adapters.whatsapp.outbound import build_message, check_window
-from server.catalog import Account
+from adapters.errors import OutcomeUnknown, ProviderError, WindowClosed
 from server.services import Services
 
-__all__ = ["ChannelSender", "Outbox", "WhatsAppSender", "install_checks"]
+__all__ = ["Outbox", "install_checks"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,59 +59,33 @@ _ATTEMPTS = 6
 _BACKOFF_S = 2.0
 
 
-class ChannelSender(Protocol):
-    async def send(self, item: Mapping[str, Any], account: Account) -> str:
-        """Send one outbox item; the provider's message id.  Raises ``ProviderError``."""
-        ...
+def _outbound_item(state: ConversationState, content: Mapping[str, Any]) -> OutboundItem:
+    return OutboundItem(
+        message_id="",
+        to=state.contact or "",
+        content=content_from_wire(dict(content)),
+        last_customer_message_at=state.last_customer_message_at,
+    )
 
 
-class WhatsAppSender:
-    """Cloud API: POST /{phone_number_id}/messages on the account's Graph base URL."""
+def install_checks(routing: Routing, adapters: Mapping[Channel, ChannelAdapter]) -> None:
+    """Give routing each channel's check: what the provider would refuse is refused at once."""
+    for channel, adapter in adapters.items():
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self._clients: dict[str, GraphClient] = {}
+        def check(
+            state: ConversationState,
+            content: Mapping[str, Any],
+            now: float,
+            adapter: ChannelAdapter = adapter,
+        ) -> None:
+            try:
+                adapter.check(_outbound_item(state, content), now)
+            except ContentError as error:
+                raise BadRequest(str(error), code="invalid_content") from None
+            except WindowClosed as error:
+                raise Conflict(str(error), code="window_closed") from None
 
-    def client(self, account: Account) -> GraphClient:
-        settings = account.settings
-        parts = ("api_base_url", "phone_number_id", "access_token")
-        key = "|".join((account.account_id, *(settings.get(p, "") for p in parts)))
-        client = self._clients.get(key)
-        if client is None:
-            client = GraphClient(
-                settings.get("api_base_url", "https://graph.facebook.com/v21.0"),
-                settings.get("phone_number_id", ""),
-                settings.get("access_token", ""),
-                http=self.http,
-            )
-            self._clients[key] = client
-        return client
-
-    async def send(self, item: Mapping[str, Any], account: Account) -> str:
-        to = item.get("to")
-        if not to:
-            raise ProviderError(0, "the conversation has no WhatsApp number to reply to",
-                                retryable=False, permanent=True)  # fmt: skip
-        body = build_message(str(to), content_from_wire(dict(item["content"])))
-        result = await self.client(account).send(body, idempotency_key=str(item["message_id"]))
-        return result.wamid
-
-
-def _whatsapp_check(state: ConversationState, content: Mapping[str, Any], now: float) -> None:
-    """Refuse at once what WhatsApp would refuse: bad content, or the window closed."""
-    try:
-        parsed = content_from_wire(dict(content))
-        build_message(state.contact or "0", parsed)
-        check_window(parsed, last_customer_message_at=state.last_customer_message_at, now=now)
-    except ContentError as error:
-        raise BadRequest(str(error), code="invalid_content") from None
-    except WindowClosed as error:
-        raise Conflict(str(error), code="window_closed") from None
-
-
-def install_checks(services: Services) -> None:
-    """Register the channels' outbound checks with routing."""
-    services.routing.outbound_checks[Channel.WHATSAPP] = _whatsapp_check
+        routing.outbound_checks[channel] = check
 
 
 class Outbox:
@@ -121,13 +94,15 @@ class Outbox:
     def __init__(
         self,
         services: Services,
-        senders: Mapping[Channel, ChannelSender],
+        adapters: Mapping[Channel, ChannelAdapter],
+        http: httpx.AsyncClient,
         *,
         workers: int = 8,
         backoff_s: float = _BACKOFF_S,
     ) -> None:
         self.services = services
-        self.senders = dict(senders)
+        self.adapters = dict(adapters)
+        self.http = http
         self.workers = workers
         self.backoff_s = backoff_s
 
@@ -164,14 +139,24 @@ class Outbox:
         storage = self.services.storage
         channel_name = str(item.get("channel"))
         account = self.services.catalog.accounts.get(str(item.get("account")))
-        sender = self.senders.get(Channel(channel_name)) if channel_name in _CHANNELS else None
-        if account is None or sender is None:
+        adapter = self.adapters.get(Channel(channel_name)) if channel_name in _CHANNELS else None
+        if account is None or adapter is None:
             reason = f"no {channel_name} sender for this account"
             self._failed(entry_id, item, {"code": "no_sender", "message": reason})
             return
+        try:
+            outbound = OutboundItem(
+                message_id=str(item["message_id"]),
+                to=str(item.get("to") or ""),
+                content=content_from_wire(dict(item["content"])),
+                reply_to=item.get("reply_to"),
+            )
+        except ContentError as error:
+            self._failed(entry_id, item, {"code": "invalid_content", "message": str(error)})
+            return
         for attempt in range(_ATTEMPTS):
             try:
-                provider_id = await sender.send(item, account)
+                provider_id = await adapter.send(outbound, account.settings, self.http)
             except OutcomeUnknown as error:
                 self._failed(entry_id, item, _error(error))
                 return
@@ -181,9 +166,6 @@ class Outbox:
                     await trio.sleep(self.backoff_s * 2**attempt)
                     continue
                 self._failed(entry_id, item, _error(error))
-                return
-            except ContentError as error:
-                self._failed(entry_id, item, {"code": "invalid_content", "message": str(error)})
                 return
             cid, mid = str(item["conversation_id"]), str(item["message_id"])
             ops = storage.sent_ops(channel_name, account.account_id, provider_id, cid, mid)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,10 +34,11 @@ from quart import Blueprint, Response, request
 from actors.messages import DeliveryUpdate, Inbound
 from actors.routing.model import Channel
 from adapters import meta
-from adapters.whatsapp import inbound as wa
-from adapters.whatsapp.errors import WebhookError
+from adapters.base import ChannelAdapter, InboundItem, ReceiptItem
+from adapters.errors import SignatureError, WebhookError
 from server.bridge import TrioFuture
 from server.catalog import Account
+from server.channels import META_VERIFY
 from server.services import Services
 from storage.store import AcceptResult
 
@@ -93,56 +94,41 @@ def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
 # -- channel adapters ------------------------------------------------------------------
 
 
-def _whatsapp(account: Account, raw: bytes, headers: Any) -> Parsed:
-    secret = account.settings.get("app_secret", "").encode()
-    if not secret or not meta.verify_signature(
-        secret, raw, headers.get("X-Hub-Signature-256")
-    ):
-        raise WebhookRejected(401, "bad_signature", "X-Hub-Signature-256 does not match the body")
-    try:
-        batch = wa.parse_webhook_bytes(raw)
-    except WebhookError as error:
-        raise WebhookRejected(400, "malformed", str(error)) from None
-    messages = []
-    for m in batch.messages:
-        identities = (("phone", "+" + m.wa_id),) if m.wa_id else ()
-        context = m.context.to_wire() if m.context is not None else None
-        content = m.content.to_wire()
-        if context:
-            content = {**content, "context": context}
-        if m.referral is not None:
-            content = {**content, "referral": m.referral.to_wire()}
-        messages.append(
-            Inbound(
-                channel=Channel.WHATSAPP,
-                account=account.account_id,
-                sender=m.customer,
-                provider_message_id=m.wamid,
-                timestamp=float(m.timestamp),
-                content=content,
-                identities=identities,
-                profile_name=m.profile_name,
-                workspace=account.workspace,
-            )
-        )
-    receipts = [
-        Receipt(
-            s.wamid,
-            s.status.value,
-            float(s.timestamp),
-            {"code": s.errors[0].code, "message": s.errors[0].title} if s.errors else None,
-        )
-        for s in batch.statuses
-    ]
-    return Parsed(messages, receipts)
+def _inbound(account: Account, channel: Channel, item: InboundItem) -> Inbound:
+    return Inbound(
+        channel=channel,
+        account=account.account_id,
+        sender=item.sender,
+        provider_message_id=item.provider_message_id,
+        timestamp=item.timestamp,
+        content={**item.content.to_wire(), **dict(item.extra)},
+        identities=item.identities,
+        profile_name=item.profile_name,
+        workspace=account.workspace,
+    )
 
 
-Adapter = Callable[[Account, bytes, Any], Parsed]
+def _receipt(item: ReceiptItem) -> Receipt:
+    return Receipt(
+        item.provider_message_id,
+        item.status,
+        item.timestamp,
+        dict(item.error) if item.error is not None else None,
+    )
 
-ADAPTERS: dict[Channel, Adapter] = {Channel.WHATSAPP: _whatsapp}
-#: channels whose providers verify the URL with a GET (hub.challenge)
-META_VERIFY = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM})
+
 _CHANNELS = frozenset(c.value for c in Channel)
+
+
+class _Headers:
+    """The request's headers as adapters read them (case-insensitive ``get``)."""
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self._headers.get(key, default)
+        return None if value is None else str(value)
 
 
 # -- the blueprint ---------------------------------------------------------------------------
@@ -151,7 +137,8 @@ _CHANNELS = frozenset(c.value for c in Channel)
 class Ingress:
     """The steps of one webhook, over the server's services."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, adapters: Mapping[Channel, ChannelAdapter]) -> None:
+        self.adapters = adapters
         self.catalog = services.catalog
         self.storage = services.storage
         self.routing = services.routing
@@ -180,10 +167,10 @@ class Ingress:
 
     async def receive(self, channel_name: str, account_id: str) -> dict[str, Any]:
         channel, account = self.find(channel_name, account_id)
-        adapter = ADAPTERS.get(channel)
+        adapter = self.adapters.get(channel)
         if adapter is None:
             raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
-        parsed = adapter(account, await self.body(), request.headers)
+        parsed = self.parse(adapter, account, channel, await self.body())
         fresh = await self.accept(parsed.messages)
         if parsed.receipts:
             await self.record_receipts(channel, account, parsed.receipts)
@@ -191,6 +178,20 @@ class Ingress:
             self.routing.deliver(message)
         WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
         return {"accepted": len(fresh), "duplicates": len(parsed.messages) - len(fresh)}
+
+    @staticmethod
+    def parse(adapter: ChannelAdapter, account: Account, channel: Channel, raw: bytes) -> Parsed:
+        headers = _Headers(request.headers)
+        try:
+            adapter.verify(raw, headers, account.settings)
+        except SignatureError as error:
+            raise WebhookRejected(401, "bad_signature", str(error)) from None
+        try:
+            result = adapter.parse(raw, headers, account.settings)
+        except WebhookError as error:
+            raise WebhookRejected(400, "malformed", str(error)) from None
+        messages = [_inbound(account, channel, item) for item in result.messages]
+        return Parsed(messages, [_receipt(r) for r in result.receipts])
 
     async def accept(self, messages: list[Inbound]) -> list[Inbound]:
         """Write ``messages`` to the durable inbox; the ones that are not repeats."""
@@ -267,9 +268,11 @@ class Ingress:
 _DURABLE_TIMEOUT_S = 10.0
 
 
-def webhooks_blueprint(services: Services) -> Blueprint:
+def webhooks_blueprint(
+    services: Services, adapters: Mapping[Channel, ChannelAdapter]
+) -> Blueprint:
     bp = Blueprint("webhooks", __name__)
-    ingress = Ingress(services)
+    ingress = Ingress(services, adapters)
 
     @bp.get("/webhooks/<channel_name>/<account_id>")
     async def verify(channel_name: str, account_id: str) -> Any:

@@ -1,88 +1,21 @@
-"""What can go wrong with WhatsApp, each error with the HTTP status the server answers.
-
-- ``WebhookError``: the POST body is not a Cloud API envelope (answer 400, record nothing).
-- ``ProviderError``: Graph refused or failed a call.  ``retryable`` says trying the same
-  call later may work (rate limits, outages); ``permanent`` says this message can never
-  be delivered as it is (bad recipient, invalid content).  Neither: an operator must act
-  (expired token, missing permission).
-- ``WindowClosed``: free-form content outside the 24-hour customer service window, found
-  before sending or reported by Graph (error 131047).  Send an approved template instead.
-- ``OutcomeUnknown``: the request may have reached Graph but no answer came back, so the
-  message may or may not be on its way; see ``GraphClient.send``.
-"""
+"""WhatsApp's errors: the shared ones of ``adapters.errors`` (re-exported here)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from adapters.errors import (
+    RE_ENGAGEMENT,
+    OutcomeUnknown,
+    ProviderError,
+    SignatureError,
+    WebhookError,
+    WindowClosed,
+)
 
-__all__ = ["OutcomeUnknown", "ProviderError", "WebhookError", "WindowClosed"]
-
-RE_ENGAGEMENT = 131047
-
-
-class WebhookError(ValueError):
-    """A malformed webhook body; the message names the exact place, e.g.
-    ``entry[0].changes[1].value.messages[0]: missing 'from'``."""
-
-    status: ClassVar[int] = 400
-    code: ClassVar[str] = "malformed_webhook"
-
-
-class ProviderError(Exception):
-    """Graph did not accept a call; ``code`` is Graph's numeric error code when it gave one."""
-
-    status: ClassVar[int] = 502
-
-    def __init__(
-        self,
-        code: int | None,
-        message: str,
-        *,
-        retryable: bool,
-        permanent: bool,
-        http_status: int | None = None,
-        subcode: int | None = None,
-        details: str | None = None,
-        trace_id: str | None = None,
-    ) -> None:
-        super().__init__(f"WhatsApp error {code}: {message}" if code is not None else message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-        self.permanent = permanent
-        self.http_status = http_status
-        self.subcode = subcode
-        self.details = details
-        self.trace_id = trace_id
-
-
-class WindowClosed(ProviderError):
-    """More than 24 hours since the customer's last message: only templates may be sent."""
-
-    status: ClassVar[int] = 409
-
-    def __init__(
-        self,
-        message: str = "more than 24 hours since the customer's last message; "
-        "send an approved template instead",
-        *,
-        http_status: int | None = None,
-        details: str | None = None,
-        trace_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            RE_ENGAGEMENT,
-            message,
-            retryable=False,
-            permanent=True,
-            http_status=http_status,
-            details=details,
-            trace_id=trace_id,
-        )
-
-
-class OutcomeUnknown(ProviderError):
-    """The request may have been delivered: resending could message the customer twice."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(None, message, retryable=False, permanent=False)
+__all__ = [
+    "RE_ENGAGEMENT",
+    "OutcomeUnknown",
+    "ProviderError",
+    "SignatureError",
+    "WebhookError",
+    "WindowClosed",
+]

@@ -1,0 +1,126 @@
+"""What every channel adapter gives the server: verify, parse, send.
+
+The server knows channels only through :class:`ChannelAdapter`.  An adapter is
+pure where it can be: ``verify`` and ``parse`` take the exact raw bytes and
+headers of a webhook plus the account's settings and return plain data;
+``send`` is the one coroutine, talking to the provider over the given
+``httpx.AsyncClient`` (tests point it at a local server speaking the provider's
+format).
+
+Errors (``adapters.errors``): ``SignatureError`` → 401, ``WebhookError`` → 400
+(nothing recorded either way); ``ContentError`` → refused before sending;
+``ProviderError`` (``retryable`` / ``permanent``), ``WindowClosed``,
+``OutcomeUnknown`` from ``send``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import httpx
+
+from adapters.content import Content
+
+__all__ = [
+    "CallEvent",
+    "ChannelAdapter",
+    "Headers",
+    "InboundItem",
+    "OutboundItem",
+    "ReceiptItem",
+    "WebhookResult",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundItem:
+    """One customer message, normalized."""
+
+    provider_message_id: str  # unique per account; the dedupe key of provider retries
+    sender: str  # the channel's id of the customer: where replies go
+    timestamp: float  # epoch seconds, as the provider stamped it
+    content: Content
+    profile_name: str | None = None
+    #: identity keys beyond the sender id, e.g. (("phone", "+905321112233"),)
+    identities: tuple[tuple[str, str], ...] = ()
+    #: reply-to / forwarded / referral / e-mail threading, as wire maps
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptItem:
+    """The provider's word on a message we sent: delivered, read, failed..."""
+
+    provider_message_id: str
+    status: str  # sent | delivered | read | played | failed
+    timestamp: float
+    error: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A voice call started or ended between a customer (by phone) and an agent."""
+
+    event: str  # call.started | call.ended
+    call_id: str
+    phone: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResult:
+    """Everything one webhook POST carried."""
+
+    messages: tuple[InboundItem, ...] = ()
+    receipts: tuple[ReceiptItem, ...] = ()
+    calls: tuple[CallEvent, ...] = ()
+    #: what was skipped and why (echoes of our own messages, unknown events), for the logs
+    ignored: tuple[str, ...] = ()
+    #: a body to answer the webhook with instead of the default (a provider may want one)
+    answer: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundItem:
+    """One agent message to send."""
+
+    message_id: str  # ours: unique, also the idempotency key of the send
+    to: str  # the customer's channel id (InboundItem.sender of their messages)
+    content: Content
+    #: the provider message id this replies to, and channel threading (e-mail headers...)
+    reply_to: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: epoch seconds of the customer's last message, for messaging windows
+    last_customer_message_at: float | None = None
+
+
+class Headers(Protocol):
+    """Request headers, looked up case-insensitively (werkzeug's ``Headers`` and alike)."""
+
+    def get(self, key: str, default: str | None = None) -> str | None: ...
+
+
+class ChannelAdapter(Protocol):
+    """One channel: how its webhooks are checked and read, and how messages go out."""
+
+    channel: ClassVar[str]  # a value of actors.routing.model.Channel
+
+    def verify(self, raw: bytes, headers: Headers, settings: Mapping[str, str]) -> None:
+        """Raise ``SignatureError`` unless the provider signed these exact bytes."""
+        ...
+
+    def parse(self, raw: bytes, headers: Headers, settings: Mapping[str, str]) -> WebhookResult:
+        """The webhook's messages, receipts and calls; ``WebhookError`` if malformed."""
+        ...
+
+    def check(self, item: OutboundItem, now: float) -> None:
+        """Refuse (``ContentError``, ``WindowClosed``) what the provider would refuse."""
+        ...
+
+    async def send(
+        self, item: OutboundItem, settings: Mapping[str, str], http: httpx.AsyncClient
+    ) -> str:
+        """Send; the provider's message id.  ``ProviderError`` and its kinds on failure."""
+        ...
