@@ -162,12 +162,15 @@ class ConversationActor(RoutingActor[ConversationState]):
             )
             if inbound.inbox_id is not None:
                 self.record(("ack", inbound.inbox_id))
+        thread = inbound.content.get("thread")
         self.state = evolve(
             state,
             status=status,
             messages=state.messages + 1,
             customer_messages=state.customer_messages + 1,
             last_customer_message_at=now,
+            last_customer_message_id=inbound.provider_message_id,
+            thread=thread if isinstance(thread, dict) else state.thread,
         )
         event = events.ConversationMessage(
             state.conversation_id,
@@ -290,9 +293,11 @@ class ConversationActor(RoutingActor[ConversationState]):
                 "channel": state.channel.value,
                 "account": state.account,
                 "to": state.contact,
-                "reply_to": None,
+                "reply_to": state.last_customer_message_id,
+                "thread": dict(state.thread),
                 "content": content,
                 "queued_at": self.clock.wall(),
+                "last_customer_message_at": state.last_customer_message_at,
             }))  # fmt: skip
         self._tell_participants(
             events.ConversationMessage(state.conversation_id, message), skip=agent_id

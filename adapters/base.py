@@ -45,7 +45,9 @@ class InboundItem:
     profile_name: str | None = None
     #: identity keys beyond the sender id, e.g. (("phone", "+905321112233"),)
     identities: tuple[tuple[str, str], ...] = ()
-    #: reply-to / forwarded / referral / e-mail threading, as wire maps
+    #: beside the content, as wire maps: ``context`` (reply-to, forwarded), ``referral``,
+    #: ``thread`` (what replies must carry to stay in the customer's thread: an e-mail's
+    #: Message-ID, References, Subject); the conversation keeps the latest ``thread``
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -89,8 +91,10 @@ class OutboundItem:
     message_id: str  # ours: unique, also the idempotency key of the send
     to: str  # the customer's channel id (InboundItem.sender of their messages)
     content: Content
-    #: the provider message id this replies to, and channel threading (e-mail headers...)
+    #: the provider id of the customer's last message (e-mail's In-Reply-To)
     reply_to: str | None = None
+    #: the ``thread`` map the customer's last message carried (``InboundItem.extra["thread"]``,
+    #: e.g. an e-mail's subject and References), for channels that thread replies
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: epoch seconds of the customer's last message, for messaging windows
     last_customer_message_at: float | None = None

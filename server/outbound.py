@@ -150,6 +150,8 @@ class Outbox:
                 to=str(item.get("to") or ""),
                 content=content_from_wire(dict(item["content"])),
                 reply_to=item.get("reply_to"),
+                extra=dict(item.get("thread") or {}),
+                last_customer_message_at=item.get("last_customer_message_at"),
             )
         except ContentError as error:
             self._failed(entry_id, item, {"code": "invalid_content", "message": str(error)})

@@ -268,3 +268,8 @@ class ConversationState:
     #: the customer's id on this channel (wa_id, PSID, chat id, e-mail address): where
     #: replies go
     contact: str | None = None
+    #: the provider id of the customer's last message (replies quote / thread on it)
+    last_customer_message_id: str | None = None
+    #: channel threading the customer's last message carried (an e-mail's Message-ID,
+    #: References and Subject), handed to the channel with each reply
+    thread: Mapping[str, Any] = field(default_factory=dict)

@@ -77,7 +77,9 @@ class WhatsAppAdapter:
         if not item.to:
             raise ProviderError(None, "no WhatsApp number to reply to",
                                 retryable=False, permanent=True)  # fmt: skip
-        body = build_message(item.to, item.content, reply_to=item.reply_to)
+        # ``item.reply_to`` is the customer's last message: e-mail threads on it, but a
+        # WhatsApp reply quotes a message only when the agent chose one (not yet offered)
+        body = build_message(item.to, item.content)
         result = await self._client(settings, http).send(body, idempotency_key=item.message_id)
         return result.wamid
 
