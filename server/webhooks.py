@@ -31,10 +31,10 @@ import prometheus_client
 import trio
 from quart import Blueprint, Response, request
 
-from actors.messages import DeliveryUpdate, Inbound
+from actors.messages import CallEnded, CallStarted, DeliveryUpdate, Inbound
 from actors.routing.model import Channel
 from adapters import meta
-from adapters.base import ChannelAdapter, InboundItem, ReceiptItem
+from adapters.base import CallEvent, ChannelAdapter, InboundItem, ReceiptItem
 from adapters.errors import SignatureError, WebhookError
 from server.bridge import TrioFuture
 from server.catalog import Account
@@ -77,6 +77,9 @@ class Parsed:
 
     messages: list[Inbound]
     receipts: list[Receipt] = field(default_factory=list)
+    calls: list[CallEvent] = field(default_factory=list)
+    #: the body to answer with (a provider that takes a reply in the webhook's answer)
+    answer: Mapping[str, Any] | None = None
 
 
 class WebhookRejected(Exception):
@@ -174,10 +177,38 @@ class Ingress:
         fresh = await self.accept(parsed.messages)
         if parsed.receipts:
             await self.record_receipts(channel, account, parsed.receipts)
+        if parsed.calls:
+            await self.record_calls(account, parsed.calls)
         for message in fresh:
             self.routing.deliver(message)
         WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
+        if parsed.answer is not None:
+            return dict(parsed.answer)
         return {"accepted": len(fresh), "duplicates": len(parsed.messages) - len(fresh)}
+
+    async def record_calls(self, account: Account, calls: list[CallEvent]) -> None:
+        """Calls feed cross-channel affinity: written first, then told to the directory."""
+        storage = self.storage
+        ops = []
+        for call in calls:
+            record = {"phone": call.phone, "agent_id": call.agent_id,
+                      "workspace": account.workspace}  # fmt: skip
+            started = call.event == "call.started"
+            ops.append(storage.call_op(call.call_id, record if started else None))
+        await self._durably(ops)
+        for call in calls:
+            kind = CallStarted if call.event == "call.started" else CallEnded
+            self.routing.directory.tell(
+                kind(call.call_id, call.phone, call.agent_id, account.workspace)
+            )
+
+    async def _durably(self, ops: list[Any]) -> None:
+        done: TrioFuture[Any] = TrioFuture()
+        self.storage.writer.commit(ops, done=done)
+        try:
+            await done.wait(timeout=_DURABLE_TIMEOUT_S)
+        except trio.TooSlowError:
+            raise WebhookRejected(503, "storage_unavailable", "not durably written") from None
 
     @staticmethod
     def parse(adapter: ChannelAdapter, account: Account, channel: Channel, raw: bytes) -> Parsed:
@@ -191,7 +222,8 @@ class Ingress:
         except WebhookError as error:
             raise WebhookRejected(400, "malformed", str(error)) from None
         messages = [_inbound(account, channel, item) for item in result.messages]
-        return Parsed(messages, [_receipt(r) for r in result.receipts])
+        receipts = [_receipt(r) for r in result.receipts]
+        return Parsed(messages, receipts, list(result.calls), result.answer)
 
     async def accept(self, messages: list[Inbound]) -> list[Inbound]:
         """Write ``messages`` to the durable inbox; the ones that are not repeats."""
@@ -240,12 +272,7 @@ class Ingress:
             })
             for receipt, (cid, mid) in known
         ]  # fmt: skip
-        done: TrioFuture[Any] = TrioFuture()
-        storage.writer.commit(ops, done=done)
-        try:
-            await done.wait(timeout=_DURABLE_TIMEOUT_S)
-        except trio.TooSlowError:
-            raise WebhookRejected(503, "storage_unavailable", "not durably written") from None
+        await self._durably(ops)
         for receipt, (cid, mid) in known:
             update = DeliveryUpdate(mid, receipt.status, receipt.provider_message_id,
                                     receipt.error, recorded=True)  # fmt: skip

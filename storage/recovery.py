@@ -143,6 +143,12 @@ def open_routing(
     return routing, recovered
 
 
+def _placeholder_id() -> str:
+    # a call's customer unknown to the directory (the crash came between the webhook's
+    # write and the directory's): a customer id no counter will hand out
+    return f"cus_call_{time.time_ns()}"
+
+
 def _restore_conversation(routing: Routing, state: ConversationState) -> str:
     """Put one open conversation back; its category for the report."""
     if state.queue_id not in routing.queues:
@@ -212,7 +218,10 @@ def _directory(
                 engaged, conversation.conversation_id, agent, since
             )
     for call_id, call in storage.calls().items():
-        customer = state.identities.current_id(str(call["customer_id"]))
+        known = call.get("customer_id") or state.identities.customer_of(("phone", call["phone"]))
+        if known is None:  # recorded by the webhook, not yet by the directory
+            known = state.identities.resolve([("phone", str(call["phone"]))], _placeholder_id)
+        customer = state.identities.current_id(str(known))
         engaged = state.engagements.get(customer) or affinity.Engagement()
         state.engagements[customer] = affinity.with_call(engaged, call_id, str(call["agent_id"]))
     # the directory counts messages it forwarded to compare with what conversations took
