@@ -104,6 +104,7 @@ class AgentActor(RoutingActor[AgentState]):
             # the offering queue learns the new view from the answer; the others now
             state = capacity.accept(self.state, offer.conversation_id, offer.channel, now)
             self.state = state
+            self._watch()
             # other queues' copies may overstate the room left (costing at most a declined
             # offer); they must hear at once when none is left
             if capacity.free_slots(state, offer.channel) == 0 or offer.transfer:
@@ -211,6 +212,12 @@ class AgentActor(RoutingActor[AgentState]):
     def _commit(self, state: AgentState) -> None:
         self.state = state
         self._publish()
+        self._watch()
+
+    def _watch(self) -> None:
+        workspace = self.state.workspace
+        if workspace in self.routing.watchers:
+            self.routing.watch(workspace, events.AgentChanged(self.describe()))
 
     def _publish(self, skip: str | None = None) -> None:
         """Tell the queues what changed.

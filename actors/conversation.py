@@ -16,6 +16,7 @@ customer message goes back to the directory, which opens a new, linked one.
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from typing import Any
 
 from actors import events
@@ -40,6 +41,7 @@ from actors.messages import (
     Reroute,
     Resolve,
     SetWorkStatus,
+    SlaDue,
     Transfer,
     TransferAnswer,
     UnparkAnswer,
@@ -71,6 +73,7 @@ _PASSIVE = frozenset(
     {ConversationStatus.PARKED, ConversationStatus.AWAITING_CUSTOMER, ConversationStatus.RESOLVED}
 )
 _offer_ids = itertools.count(1)
+_SLA_RANK = {"normal": 0, "bad": 1, "unsatisfactory": 2}
 #: customer messages kept for the next agent; the full transcript is in storage
 _HOLD_LIMIT = 50
 
@@ -89,6 +92,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             self._arm_park_timeout(state.parked_at)  # after a restart or a wake-up
         elif state.status is ConversationStatus.FLOW:
             self.routing.flows.start(self)
+        self._arm_sla()
 
     @property
     def queue_config(self) -> QueueConfig:
@@ -115,6 +119,8 @@ class ConversationActor(RoutingActor[ConversationState]):
                 return self._agent_message(agent_id, content)
             case DeliveryUpdate():
                 self._delivery(message)
+            case SlaDue(status, since, level):
+                self._sla_due(status, since, level)
             case Describe():
                 return self.describe()
             case _:
@@ -166,6 +172,8 @@ class ConversationActor(RoutingActor[ConversationState]):
         self.state = evolve(
             state,
             status=status,
+            status_since=now if status is not state.status else state.status_since,
+            sla_level="normal" if status is not state.status else state.sla_level,
             messages=state.messages + 1,
             customer_messages=state.customer_messages + 1,
             last_customer_message_at=now,
@@ -304,6 +312,46 @@ class ConversationActor(RoutingActor[ConversationState]):
         )
         return message
 
+    # -- SLA norms and supervisors ---------------------------------------------------------
+
+    def _arm_sla(self) -> None:
+        """Timers for the queue's norms of the current status (from when it began)."""
+        state = self.state
+        norms = self.queue_config.sla.get(state.status) if lifecycle.is_open(state.status) else None
+        if not norms:
+            return
+        now = self.clock.now()
+        status, since = state.status, state.status_since or state.created_at
+        address = self.address
+        for level, after in (("bad", norms[0]), ("unsatisfactory", norms[1])):
+            if _SLA_RANK[level] > _SLA_RANK[state.sla_level]:
+                left = max(0.0, since + after - now)
+                self.clock.call_later(left, partial(address.tell, SlaDue(status, since, level)))
+
+    def _sla_due(self, status: ConversationStatus, since: float, level: str) -> None:
+        state = self.state
+        if state.status is not status or (state.status_since or state.created_at) != since:
+            return  # moved on meanwhile
+        if _SLA_RANK[level] <= _SLA_RANK[state.sla_level]:
+            return
+        self.state = evolve(state, sla_level=level)
+        seconds = self.clock.now() - since
+        holder = state.agent_id or state.parked_by
+        self._log("sla", status=status.value, level=level, seconds=seconds, agent_id=holder)
+        alert = events.SlaAlert(
+            state.conversation_id, state.queue_id, status.value, level, seconds, holder
+        )
+        if holder is not None:
+            self._push(holder, alert)
+        self.routing.watch(state.workspace, alert)
+        self._changed()
+
+    def _changed(self) -> None:
+        """Tell the workspace's supervisors, if any watch."""
+        state = self.state
+        if state.workspace in self.routing.watchers:
+            self.routing.watch(state.workspace, events.ConversationChanged(self.describe()))
+
     def _delivery(self, update: DeliveryUpdate) -> None:
         """A delivery receipt: logged (unless the ingress did) and shown to the participants."""
         fields = {
@@ -376,7 +424,9 @@ class ConversationActor(RoutingActor[ConversationState]):
         if agent_id is not None:
             self._check_assignee(agent_id)
         resolved = lifecycle.resolve(state, topic, self.clock.now())
+        resolved = evolve(resolved, status_since=self.clock.now(), sla_level="normal")
         self.state = resolved
+        self._changed()
         self._log("resolved", agent_id=agent_id, topic=resolved.topic)
         event = events.ConversationResolved(state.conversation_id, resolved.topic or "")
         if state.status is ConversationStatus.QUEUED:
@@ -501,8 +551,15 @@ class ConversationActor(RoutingActor[ConversationState]):
 
     def _commit(self, event: Event, **changes: Any) -> None:
         state = self.state
-        new = evolve(state, status=lifecycle.transition(state.status, event), **changes)
+        status = lifecycle.transition(state.status, event)
+        if status is not state.status:
+            changes.setdefault("status_since", self.clock.now())
+            changes.setdefault("sla_level", "normal")
+        new = evolve(state, status=status, **changes)
         self.state = new
+        if status is not state.status:
+            self._arm_sla()
+        self._changed()
         if self.durable:
             self._log(
                 "status",
@@ -622,4 +679,6 @@ class ConversationActor(RoutingActor[ConversationState]):
             "invited": sorted(state.invited),
             "topic": state.topic,
             "messages": state.messages,
+            "status_since": state.status_since,
+            "sla_level": state.sla_level,
         }

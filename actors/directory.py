@@ -172,6 +172,7 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             workspace=inbound.workspace,
             status=ConversationStatus.QUEUED,
             created_at=now,
+            status_since=now,
             queued_at=now,
             queue_seq=routing.next_seq(),
             contact=inbound.sender,

@@ -111,6 +111,43 @@ class ConversationRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SlaAlert(Event):
+    """A conversation stayed in a status past its queue's norm."""
+
+    type: ClassVar[str] = "sla.alert"
+    conversation_id: str
+    queue_id: str
+    status: str
+    level: str  # bad | unsatisfactory
+    seconds: float
+    agent_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChanged(Event):
+    """For supervisors: an agent's live state after a change."""
+
+    type: ClassVar[str] = "agent.changed"
+    agent: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged(Event):
+    """For supervisors: a queue's live state after a change."""
+
+    type: ClassVar[str] = "queue.changed"
+    queue: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged(Event):
+    """For supervisors: a conversation's status, agent or SLA level changed."""
+
+    type: ClassVar[str] = "conversation.changed"
+    conversation: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class StatusChanged(Event):
     type: ClassVar[str] = "status.changed"
     agent_id: str

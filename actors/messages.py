@@ -289,6 +289,15 @@ class AgentMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class SlaDue:
+    """A conversation's SLA norm for a status may have been crossed (a timer)."""
+
+    status: ConversationStatus
+    since: float
+    level: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryUpdate:
     """How far an outbound message got: sent (with the provider's id), delivered, read,
     or failed (with the provider's reason)."""

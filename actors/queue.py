@@ -19,6 +19,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from actors import events
 from actors.base import RoutingActor
 from actors.errors import NotFound, Unavailable
 from actors.messages import (
@@ -101,6 +102,17 @@ class QueueActor(RoutingActor[QueueState]):
             self._dispatch_entry(entry)
 
     def handle(self, message: Any) -> Any:
+        workspace = self.state.config.workspace
+        if workspace not in self.routing.watchers:
+            return self._handle(message)
+        before = (len(self.state.line), len(self.state.offers), self.state.assigned)
+        result = self._handle(message)
+        after = (len(self.state.line), len(self.state.offers), self.state.assigned)
+        if after != before:
+            self.routing.watch(workspace, events.QueueChanged(self.describe()))
+        return result
+
+    def _handle(self, message: Any) -> Any:
         match message:
             case AgentChanged(view, round_):
                 if round_ is not None:

@@ -103,6 +103,8 @@ class Routing:
         self.settings = settings or RoutingSettings()
         self.flows = flows or Flows()
         self.agent_sinks: dict[str, list[EventSink]] = {}
+        #: supervisors' connections per workspace (live state as a stream)
+        self.watchers: dict[str, list[EventSink]] = {}
         #: per channel, a check of an agent's outbound content (raise a SwitchboardError)
         self.outbound_checks: dict[Channel, OutboundCheck] = {}
         self._queue_configs: dict[QueueId, QueueConfig] = {}
@@ -213,6 +215,11 @@ class Routing:
         if address is None:
             raise NotFound(f"no {kind} {key}")
         return address
+
+    def watch(self, workspace: str, event: object) -> None:
+        """Show ``event`` to the workspace's supervisors (never blocks, never raises)."""
+        for sink in tuple(self.watchers.get(workspace, ())):
+            sink.push(event)
 
     # -- ids ---------------------------------------------------------------------------
 

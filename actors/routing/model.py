@@ -212,6 +212,9 @@ class QueueConfig:
     returning_window: float = 7 * 24 * 3600.0
     #: average handle time used for estimated waits until measured
     default_handle_time: float = 300.0
+    #: SLA norms: conversation status -> (seconds until "bad", seconds until
+    #: "unsatisfactory") spent in that status; crossing one raises an alert
+    sla: Mapping[ConversationStatus, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +273,10 @@ class ConversationState:
     contact: str | None = None
     #: the provider id of the customer's last message (replies quote / thread on it)
     last_customer_message_id: str | None = None
+    #: when the status last changed (SLA norms count from here)
+    status_since: float = 0.0
+    #: the SLA level reached in the current status: normal, bad or unsatisfactory
+    sla_level: str = "normal"
     #: channel threading the customer's last message carried (an e-mail's Message-ID,
     #: References and Subject), handed to the channel with each reply
     thread: Mapping[str, Any] = field(default_factory=dict)
