@@ -50,7 +50,7 @@ from server.bridge import Bridge, EventSink, SlowConsumer
 from server.catalog import Role, User
 from server.services import Services
 
-__all__ = ["agent_ws_blueprint", "bearer_token"]
+__all__ = ["CONNECTIONS", "Frames", "agent_ws_blueprint", "bearer_token"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def bearer_token() -> str | None:
     return websocket.args.get("token") or None
 
 
-class _Frames:
+class Frames:
     """Decodes client frames and encodes replies in the form the client last used."""
 
     def __init__(self) -> None:
@@ -109,7 +109,7 @@ class AgentSession:
         self.user = user
         self.agent_id = user.user_id
         self.bridge = bridge
-        self.frames = _Frames()
+        self.frames = Frames()
         self.sink: EventSink = bridge.sink(limit=services.config.limits.ws_send_buffer)
         self._send_lock = trio.Lock()
         self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {

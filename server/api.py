@@ -16,17 +16,14 @@ import trio
 from quart import Blueprint, request
 
 from actors.errors import BadRequest, NotFound, SwitchboardError
-from actors.messages import Describe
 from actors.routing.model import ConversationState
 from server.auth import current_user, error_body, require, sees_all
-from server.bridge import Bridge
 from server.catalog import Role, User
+from server.live import snapshot
 from server.services import Services
 from storage.store import DIMENSIONS
 
 __all__ = ["api_blueprint", "conversation_wire"]
-
-_ASK_TIMEOUT_S = 10.0
 
 
 def conversation_wire(state: ConversationState) -> dict[str, Any]:
@@ -62,7 +59,6 @@ def api_blueprint(services: Services) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api/v1")
     catalog = services.catalog
     storage = services.storage
-    routing = services.routing
 
     @bp.errorhandler(SwitchboardError)
     async def refused(error: SwitchboardError) -> Any:
@@ -77,27 +73,7 @@ def api_blueprint(services: Services) -> Blueprint:
     @bp.get("/live")
     @require(catalog, Role.SUPERVISOR)
     async def live() -> Any:
-        user = current_user()
-        bridge = Bridge.current()
-        queues = []
-        for queue_id, config in sorted(catalog.queues.items()):
-            if config.workspace == user.workspace and queue_id in routing.queues:
-                queues.append(await bridge.ask(routing.queue(queue_id), Describe(),
-                                               timeout=_ASK_TIMEOUT_S))  # fmt: skip
-        agents = []
-        for agent_id, agent in sorted(catalog.agents.items()):
-            if agent.workspace == user.workspace and agent_id in routing.agents:
-                agents.append(await bridge.ask(routing.agent(agent_id), Describe(),
-                                               timeout=_ASK_TIMEOUT_S))  # fmt: skip
-        return {
-            "queues": queues,
-            "agents": agents,
-            "conversations": {
-                "waiting": sum(q["waiting"] for q in queues),
-                "active": sum(len(a["active"]) for a in agents),
-                "parked": sum(len(a["parked"]) for a in agents),
-            },
-        }
+        return await snapshot(services, current_user().workspace)
 
     @bp.get("/conversations")
     @require(catalog)

@@ -37,6 +37,7 @@ from server.api import api_blueprint
 from server.channels import adapters
 from server.outbound import Outbox, install_checks
 from server.services import Services, start_services, stop_services
+from server.supervisor_ws import supervisor_ws_blueprint
 from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
 
@@ -59,6 +60,7 @@ def create_app(
     if services is not None:
         app.register_blueprint(webhooks_blueprint(services, channels or adapters()))
         app.register_blueprint(agent_ws_blueprint(services))
+        app.register_blueprint(supervisor_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services))
         app.register_blueprint(admin_blueprint(services))
 

@@ -328,3 +328,36 @@ async def test_bad_commands_get_errors_and_the_connection_lives_on(server: Serve
         assert broken["code"] == "bad_frame"
         assert (await agent.command("ping"))["type"] == "ack"
         nursery.cancel_scope.cancel()
+
+
+async def test_a_supervisor_sees_a_snapshot_then_the_changes(server: Server) -> None:
+    async with trio.open_nursery() as nursery:
+        ws = await nursery.start(_open, f"{server.ws}/ws/supervisor?token=demo-supervisor")
+        supervisor = Agent(ws)
+        snapshot = await supervisor.expect("snapshot")
+        assert [q["queue_id"] for q in snapshot["queues"]] == ["demo-sales", "demo-support"]
+        assert {a["agent_id"] for a in snapshot["agents"]} == {"ayse", "mehmet", "zeynep"}
+        await server.post(_text_webhook("merhaba", "wamid.S1", wa_id="905320000009"))
+        queue = await supervisor.expect("queue.changed")
+        assert (queue["queue"]["queue_id"], queue["queue"]["waiting"]) == ("demo-support", 1)
+        zeynep = await _connect(server, "demo-zeynep", nursery)
+        await zeynep.command("status.set", status="online")
+        changed = await supervisor.expect("agent.changed")
+        while changed["agent"]["active"] == []:
+            changed = await supervisor.expect("agent.changed")
+        assert changed["agent"]["agent_id"] == "zeynep"
+        conversation = await supervisor.expect("conversation.changed")
+        assert conversation["conversation"]["agent_id"] == "zeynep"
+        await ws.send_message(json.dumps({"type": "snapshot", "ref": 1}))
+        again = await supervisor.expect("snapshot")
+        assert (again["ref"], again["conversations"]["active"]) == (1, 1)
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_supervisor_socket_is_for_supervisors(server: Server) -> None:
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}  # fmt: skip
+    for token in ("demo-ayse", "nope"):
+        async with httpx.AsyncClient(base_url=server.url) as fresh:
+            answer = await fresh.get(f"/ws/supervisor?token={token}", headers=upgrade)
+        assert answer.status_code == 401
