@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -203,4 +204,9 @@ async def _serve_then_cancel(
 
 def run(config: Config, *, demo: bool = False) -> None:
     """Serve ``config`` in a new trio run until SIGINT or SIGTERM (blocking)."""
+    # The server is threads sharing one interpreter (trio, the actor dispatchers, the
+    # storage writer): each hand-over of a message waits for the GIL.  CPython's default
+    # 5 ms switch interval made that wait most of a webhook's latency under load
+    # (docs/benchmarks.md, ingest); a shorter one trades a little throughput for it.
+    sys.setswitchinterval(config.runtime.switch_interval_s)
     trio.run(_serve_until_signal, config, demo)

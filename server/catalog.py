@@ -1,4 +1,4 @@
-"""The workspace objects a server serves: channel accounts, queues, agents, users, tokens.
+"""A server's workspace objects: accounts, queues, agents, users, tokens, topics, canned replies.
 
 How it works: the objects are data, kept in storage (``sb:cfg:{workspace}:{kind}``)
 and managed over the REST API (``server.admin_api``); the :class:`Catalog` is the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from actors.routing.model import Channel
 from adapters.base import ChannelAdapter
+from adapters.messenger import InstagramAdapter, MessengerAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
 
 __all__ = ["META_VERIFY", "adapters"]
@@ -18,4 +19,8 @@ META_VERIFY = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM}
 
 def adapters() -> dict[Channel, ChannelAdapter]:
     """A fresh adapter per channel (adapters cache provider clients; one set per server)."""
-    return {Channel.WHATSAPP: WhatsAppAdapter()}
+    return {
+        Channel.WHATSAPP: WhatsAppAdapter(),
+        Channel.MESSENGER: MessengerAdapter(),
+        Channel.INSTAGRAM: InstagramAdapter(),
+    }

@@ -13,6 +13,7 @@ drift apart (a test compares the document with the application's routes).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -43,6 +44,8 @@ __all__ = [
     "NEW_TOKEN",
     "PASSWORD",
     "QUEUE",
+    "SETTING_NAME",
+    "SETTING_VALUE",
     "TOPIC",
     "USER",
     "Collection",
@@ -94,7 +97,8 @@ class Text(Schema):
         if not isinstance(value, str):
             raise invalid(path, "must be a string")
         if len(value) < self.min_length:
-            raise invalid(path, "must not be empty")
+            short = "must not be empty" if self.min_length == 1 else "is too short"
+            raise invalid(path, f"{short} (at least {self.min_length} characters)")
         if len(value) > self.max_length:
             raise invalid(path, f"must be at most {self.max_length} characters")
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
@@ -278,7 +282,7 @@ class Object(Schema):
         return next(f for f in self.fields if f.name == name)
 
     def check(self, value: Any, path: str = "", *, mode: Mode = "create") -> dict[str, Any]:
-        """The checked fields given.
+        """The checked fields given, and the defaults of those missing (but in a ``patch``).
 
         ``create`` (``POST``) needs the required fields; ``replace`` (``PUT``) the same but
         ``id``, which the URL gives; ``patch`` none.
@@ -297,6 +301,8 @@ class Object(Schema):
                 out[f.name] = f.schema.check(value[f.name], _at(path, f.name))
             elif f.name in self.required(mode):
                 raise invalid(_at(path, f.name), "is required")
+            elif mode != "patch" and f.default is not _NO_DEFAULT:
+                out[f.name] = copy.deepcopy(f.default)
         return out
 
     def required(self, mode: Mode) -> list[str]:
@@ -356,6 +362,8 @@ SECONDS = Number(0.0)
 POSITIVE_SECONDS = Number(0.0, exclusive=True)
 EMAIL = Text(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", hint="an e-mail address")
 CHANNELS = tuple(c.value for c in Channel)
+SETTING_NAME = Text(max_length=64)
+SETTING_VALUE = Text(min_length=0, max_length=4096)
 
 #: settings whose names end so are secrets: accepted, never shown again
 _SECRET_SUFFIXES = ("secret", "token", "password", "key")
@@ -407,6 +415,18 @@ AGENT = Object(
         Field("capacity", CAPACITY, default={"total": Capacity().total, "per_channel": {}}),
     ),
     "An agent's profile; live status is in GET /live and on the agent websocket.",
+)
+
+
+OPEN_STATUSES = tuple(s.value for s in ConversationStatus if s is not ConversationStatus.RESOLVED)
+SLA_NORM = Object(
+    "SlaNorm",
+    (
+        Field("bad", POSITIVE_SECONDS, "seconds until the first alert level", required=True),
+        Field(
+            "unsatisfactory", POSITIVE_SECONDS, "seconds until the second (≥ bad)", required=True
+        ),
+    ),
 )
 
 
@@ -484,6 +504,12 @@ QUEUE = Object(
             "average handle time (s) for wait estimates until measured",
             default=_queue_default("default_handle_time"),
         ),
+        Field(
+            "sla",
+            MapOf(Choice(OPEN_STATUSES), SLA_NORM),
+            "SLA norms: conversation status -> seconds in it until each alert level",
+            default={},
+        ),
     ),
     "A queue's routing settings; changes apply to the live queue at once.",
 )
@@ -497,16 +523,16 @@ ACCOUNT = Object(
         Field("name", NAME, default=""),
         Field(
             "settings",
-            MapOf(Text(max_length=64), Text(min_length=0, max_length=4096)),
+            MapOf(SETTING_NAME, SETTING_VALUE),
             "provider settings (app_secret, verify_token, access_token, phone_number_id, "
             "api_base_url, ...). Secrets (names ending in secret, token, password or key) "
             "are write-only: answers leave them out and list their names in `secrets`. "
             "PATCH merges settings (null removes one); PUT replaces them.",
             default={},
-            shown_as=MapOf(Text(max_length=64), Text(min_length=0, max_length=4096)),
         ),
-        Field("secrets", ListOf(Text()), "names of the secret settings that are set",
-              read_only=True),  # fmt: skip
+        Field(
+            "secrets", ListOf(Text()), "names of the secret settings that are set", read_only=True
+        ),
     ),
     "A channel account: one webhook URL, routed to one queue.",
 )
@@ -525,8 +551,7 @@ CANNED_REPLY = Object(
     "CannedReply",
     (
         Field("id", ID, "given, or made by the server; unique in the workspace"),
-        Field("queue_id", Nullable(ID), "the queue it belongs to; null: every queue",
-              default=None),  # fmt: skip
+        Field("queue_id", Nullable(ID), "the queue it belongs to; null: every queue", default=None),
         Field("title", Text(), required=True),
         Field("content", CONTENT, "what is sent", required=True),
         Field(
@@ -542,8 +567,9 @@ CANNED_REPLY = Object(
 USER = Object(
     "User",
     (
-        Field("id", ID, "user id; unique on the server (an agent's is its agent id)",
-              required=True),  # fmt: skip
+        Field(
+            "id", ID, "user id; unique on the server (an agent's is its agent id)", required=True
+        ),
         Field("name", NAME, default=""),
         Field(
             "role",
@@ -571,10 +597,12 @@ LOGIN = Object(
 PASSWORD = Object(
     "Password",
     (
-        Field("password", Text(min_length=8, max_length=1024), "at least 8 characters",
-              required=True),  # fmt: skip
-        Field("current_password", Text(max_length=1024),
-              "needed when users change their own password"),  # fmt: skip
+        Field(
+            "password", Text(min_length=8, max_length=1024), "at least 8 characters", required=True
+        ),
+        Field(
+            "current_password", Text(max_length=1024), "needed when users change their own password"
+        ),
     ),
 )
 
@@ -607,14 +635,486 @@ AGENTS = Collection("/agents", "agents", "agent", AGENT, Role.SUPERVISOR, Role.A
 QUEUES = Collection("/queues", "queues", "queue", QUEUE, Role.SUPERVISOR, Role.ADMIN)
 ACCOUNTS = Collection("/accounts", "accounts", "account", ACCOUNT, Role.SUPERVISOR, Role.ADMIN)
 TOPICS = Collection(
-    "/topics", "topics", "topic", TOPIC, Role.AGENT, Role.SUPERVISOR,
+    "/topics",
+    "topics",
+    "topic",
+    TOPIC,
+    Role.AGENT,
+    Role.SUPERVISOR,
     {"active": "true or false: only active (or inactive) topics"},
-)  # fmt: skip
+)
 CANNED_REPLIES = Collection(
-    "/canned-replies", "canned_replies", "canned reply", CANNED_REPLY, Role.AGENT,
+    "/canned-replies",
+    "canned_replies",
+    "canned reply",
+    CANNED_REPLY,
+    Role.AGENT,
     Role.SUPERVISOR,
     {"queue_id": "only this queue's replies and the workspace-wide ones"},
-)  # fmt: skip
+)
 USERS = Collection("/users", "users", "user", USER, Role.SUPERVISOR, Role.ADMIN)
 
 COLLECTIONS = (AGENTS, QUEUES, ACCOUNTS, TOPICS, CANNED_REPLIES, USERS)
+
+
+# -- the document -----------------------------------------------------------------------------
+
+_ERRORS = {
+    400: ("BadRequest", "the request is malformed; the message names the field"),
+    401: ("Unauthorized", "no token, an unknown or revoked one, or wrong credentials"),
+    403: ("Forbidden", "the caller's role may not do this"),
+    404: ("NotFound", "no such object in the caller's workspace"),
+    409: ("Conflict", "the id is taken, or the object is still in use"),
+}
+
+
+def _ref(name: str) -> JSON:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(schema: JSON) -> JSON:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _path_param(name: str) -> JSON:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str, schema: JSON | None = None) -> JSON:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _op(
+    op_id: str,
+    summary: str,
+    role: Role | None,
+    tag: str,
+    answer: tuple[int, JSON | None],
+    *,
+    params: tuple[JSON, ...] = (),
+    body: JSON | None = None,
+    body_required: bool = True,
+    errors: tuple[int, ...] = (),
+) -> JSON:
+    """One operation; ``role`` None: no token needed."""
+    status, schema = answer
+    ok: JSON = {"description": "done" if schema is None else "the answer"}
+    if schema is not None:
+        ok.update(_json_body(schema))
+    op: JSON = {"operationId": op_id, "summary": summary, "tags": [tag]}
+    codes = set(errors)
+    if role is None:
+        op["security"] = []
+    else:
+        above = "" if role is Role.ADMIN else " or above"
+        op["description"] = f"Role: {role.value}{above}."
+        op["x-role"] = role.value
+        codes.add(401)
+        if role is not Role.AGENT:
+            codes.add(403)
+    if params:
+        op["parameters"] = list(params)
+    if body is not None:
+        op["requestBody"] = {"required": body_required, **_json_body(body)}
+        codes.add(400)
+    op["responses"] = {str(status): ok} | {
+        str(code): {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in sorted(codes)
+    }
+    return op
+
+
+def _collection_paths(c: Collection) -> dict[str, JSON]:
+    name = c.schema.name
+    one = {"$ref": f"#/components/schemas/{name}"}
+    item = _path_param(c.param)
+    op = name[0].lower() + name[1:]
+    created = _ref("AgentCreated") if c is AGENTS else one
+    filters = tuple(_query(k, v) for k, v in c.filters.items())
+    listing = {
+        "type": "object",
+        "required": [c.key],
+        "properties": {c.key: {"type": "array", "items": one}},
+    }
+    tag = c.key
+    return {
+        c.path: {
+            "get": _op(
+                f"list_{c.key}",
+                f"List the workspace's {c.key.replace('_', ' ')}",
+                c.read_role,
+                tag,
+                (200, listing),
+                params=filters,
+                errors=(400, 404) if filters else (),
+            ),
+            "post": _op(
+                f"create_{op}",
+                f"Create a {c.noun}",
+                c.write_role,
+                tag,
+                (201, created),
+                body=_ref(f"{name}Create"),
+                errors=(409,),
+            ),
+        },
+        f"{c.path}/{{{c.param}}}": {
+            "get": _op(
+                f"get_{op}",
+                f"Get a {c.noun}",
+                c.read_role,
+                tag,
+                (200, one),
+                params=(item,),
+                errors=(404,),
+            ),
+            "put": _op(
+                f"replace_{op}",
+                f"Replace a {c.noun}",
+                c.write_role,
+                tag,
+                (200, one),
+                params=(item,),
+                body=_ref(f"{name}Replace"),
+                errors=(404, 409),
+            ),
+            "patch": _op(
+                f"update_{op}",
+                f"Change some fields of a {c.noun}",
+                c.write_role,
+                tag,
+                (200, one),
+                params=(item,),
+                body=_ref(f"{name}Patch"),
+                errors=(404, 409),
+            ),
+            "delete": _op(
+                f"delete_{op}",
+                f"Delete a {c.noun}",
+                c.write_role,
+                tag,
+                (204, None),
+                params=(item,),
+                errors=(404, 409),
+            ),
+        },
+    }
+
+
+def _other_admin_paths() -> dict[str, JSON]:
+    token = {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}
+    return {
+        "/login": {
+            "post": _op(
+                "login",
+                "Sign in with a password; answers a new bearer token",
+                None,
+                "auth",
+                (200, _ref("LoginAnswer")),
+                body=_ref("Login"),
+                errors=(401,),
+            ),
+        },
+        "/logout": {
+            "post": _op(
+                "logout", "Revoke the token of this request", Role.AGENT, "auth", (204, None)
+            ),
+        },
+        "/me": {
+            "get": _op("me", "The caller's user", Role.AGENT, "auth", (200, _ref("User"))),
+        },
+        "/openapi.json": {
+            "get": _op("openapi", "This document", None, "meta", (200, {"type": "object"})),
+        },
+        "/agents/{agent_id}/tokens": {
+            "post": _op(
+                "issue_agent_token",
+                "Issue a new token for an agent (shown once)",
+                Role.ADMIN,
+                "agents",
+                (201, token),
+                params=(_path_param("agent_id"),),
+                body=_ref("NewToken"),
+                body_required=False,
+                errors=(404,),
+            ),
+        },
+        "/users/{user_id}/password": {
+            "put": _op(
+                "set_password",
+                "Set a user's password (admins: anyone's; users: their own, with "
+                "current_password when one is set)",
+                Role.AGENT,
+                "users",
+                (204, None),
+                params=(_path_param("user_id"),),
+                body=_ref("Password"),
+                errors=(403, 404),
+            ),
+        },
+    }
+
+
+def _read_paths() -> dict[str, JSON]:
+    conversation = _path_param("conversation_id")
+    dimensions = {
+        "queue": "queue id",
+        "agent": "agent id (agents: only their own)",
+        "topic": "topic recorded at resolution",
+        "channel": "channel name",
+        "status": "conversation status",
+        "customer": "customer id",
+    }
+    filters = tuple(_query(d, f"only conversations of this {dimensions[d]}") for d in DIMENSIONS)
+    number = {"type": "number", "minimum": 0}
+    page = (
+        _query("since", "created at or after (epoch seconds)", number),
+        _query("until", "created at or before (epoch seconds)", number),
+        _query("offset", "skip this many (newest first)", {"type": "integer", "minimum": 0}),
+        _query(
+            "limit",
+            "at most this many (1-500, default 50)",
+            {"type": "integer", "minimum": 1, "maximum": 500},
+        ),
+    )
+    return {
+        "/live": {
+            "get": _op(
+                "live",
+                "Live state of the workspace's queues and agents",
+                Role.SUPERVISOR,
+                "live",
+                (200, _ref("Live")),
+            ),
+        },
+        "/conversations": {
+            "get": _op(
+                "list_conversations",
+                "Conversations, newest first, filtered (agents: their own)",
+                Role.AGENT,
+                "conversations",
+                (200, _ref("ConversationPage")),
+                params=filters + page,
+                errors=(400, 404),
+            ),
+        },
+        "/conversations/{conversation_id}": {
+            "get": _op(
+                "get_conversation",
+                "One conversation",
+                Role.AGENT,
+                "conversations",
+                (200, _ref("Conversation")),
+                params=(conversation,),
+                errors=(404,),
+            ),
+        },
+        "/conversations/{conversation_id}/messages": {
+            "get": _op(
+                "get_transcript",
+                "A conversation's log: messages and events, oldest first",
+                Role.AGENT,
+                "conversations",
+                (200, _ref("Transcript")),
+                params=(conversation,),
+                errors=(404,),
+            ),
+        },
+        "/customers/{customer_id}/conversations": {
+            "get": _op(
+                "customer_history",
+                "A customer's conversations on every channel",
+                Role.AGENT,
+                "conversations",
+                (200, _ref("CustomerHistory")),
+                params=(_path_param("customer_id"),),
+                errors=(404,),
+            ),
+        },
+    }
+
+
+def _nullable(schema: JSON) -> JSON:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _read_schemas() -> dict[str, JSON]:
+    text = {"type": "string"}
+    number = {"type": "number"}
+    conversation = {
+        "type": "object",
+        "properties": {
+            "conversation_id": text,
+            "workspace": text,
+            "customer_id": text,
+            "channel": {"type": "string", "enum": list(CHANNELS)},
+            "account": text,
+            "queue_id": text,
+            "status": {"type": "string", "enum": [s.value for s in ConversationStatus]},
+            "agent_id": _nullable(text),
+            "parked_by": _nullable(text),
+            "invited": {"type": "array", "items": text},
+            "topic": _nullable(text),
+            "priority": {"type": "integer"},
+            "created_at": number,
+            "resolved_at": _nullable(number),
+            "messages": {"type": "integer"},
+            "previous_conversation_id": _nullable(text),
+        },
+    }
+    conversation["required"] = list(conversation["properties"])
+    conversations = {"type": "array", "items": _ref("Conversation")}
+    counts = {"type": "integer", "minimum": 0}
+    return {
+        "Conversation": conversation,
+        "ConversationPage": {
+            "type": "object",
+            "required": ["conversations", "total", "offset", "limit"],
+            "properties": {
+                "conversations": conversations,
+                "total": counts,
+                "offset": counts,
+                "limit": counts,
+            },
+        },
+        "Transcript": {
+            "type": "object",
+            "required": ["conversation_id", "entries"],
+            "properties": {
+                "conversation_id": text,
+                "entries": {
+                    "type": "array",
+                    "items": {"type": "object"},
+                    "description": "log entries (messages both ways, status changes, "
+                    "assignments, transfers), oldest first",
+                },
+            },
+        },
+        "CustomerHistory": {
+            "type": "object",
+            "required": ["customer_id", "conversations"],
+            "properties": {"customer_id": text, "conversations": conversations},
+        },
+        "Live": {
+            "type": "object",
+            "required": ["queues", "agents", "conversations"],
+            "properties": {
+                "queues": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "queue_id, waiting, offering, longest_wait_s, "
+                        "online_agents, ready_agents, assigned, average_wait_s, ...",
+                        "required": ["queue_id", "waiting"],
+                        "properties": {"queue_id": text, "waiting": counts},
+                    },
+                },
+                "agents": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "agent_id, status, status_since, seconds_in_status, "
+                        "connected, capacity, active, parked, queues",
+                        "required": ["agent_id", "status", "active", "parked"],
+                        "properties": {
+                            "agent_id": text,
+                            "status": text,
+                            "active": {"type": "array", "items": text},
+                            "parked": {"type": "array", "items": text},
+                        },
+                    },
+                },
+                "conversations": {
+                    "type": "object",
+                    "required": ["waiting", "active", "parked"],
+                    "properties": {"waiting": counts, "active": counts, "parked": counts},
+                },
+            },
+        },
+    }
+
+
+def _admin_schemas() -> dict[str, JSON]:
+    schemas: dict[str, JSON] = {}
+    for c in COLLECTIONS:
+        name = c.schema.name
+        schemas[name] = c.schema.answer_json()
+        schemas[f"{name}Create"] = c.schema.request_json("create")
+        schemas[f"{name}Replace"] = c.schema.request_json("replace")
+        schemas[f"{name}Patch"] = c.schema.request_json("patch")
+    schemas["AgentCreated"] = {
+        "allOf": [
+            _ref("Agent"),
+            {
+                "type": "object",
+                "required": ["token"],
+                "properties": {
+                    "token": {
+                        "type": "string",
+                        "description": "the agent's bearer token, shown once",
+                    }
+                },
+            },
+        ]
+    }
+    login = LOGIN.request_json("create")
+    login["oneOf"] = [{"required": ["user_id"]}, {"required": ["email"]}]
+    schemas["Login"] = login
+    schemas["LoginAnswer"] = {
+        "type": "object",
+        "required": ["token", "user"],
+        "properties": {"token": {"type": "string"}, "user": _ref("User")},
+    }
+    schemas["Password"] = PASSWORD.request_json("create")
+    schemas["NewToken"] = NEW_TOKEN.request_json("create")
+    return schemas
+
+
+@cache
+def document() -> JSON:
+    """The OpenAPI 3.1 document of every ``/api/v1`` endpoint (built once)."""
+    paths: dict[str, JSON] = {}
+    for c in COLLECTIONS:
+        paths.update(_collection_paths(c))
+    paths.update(_other_admin_paths())
+    paths.update(_read_paths())
+    error = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    }
+    responses = {
+        name: {"description": description, **_json_body(_ref("Error"))}
+        for name, description in _ERRORS.values()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Switchboard REST API",
+            "version": "1",
+            "description": "Workspace administration and conversation reads. Every request "
+            "but login and this document carries Authorization: Bearer <token>; the token's "
+            "user fixes the workspace (objects of other workspaces answer 404). Roles rank "
+            'admin > supervisor > agent. Errors are {"error": {"code", "message"}}. '
+            "See docs/api.md.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": error} | _admin_schemas() | _read_schemas(),
+            "responses": responses,
+        },
+    }

@@ -81,7 +81,8 @@ def open_routing(
     """A durable routing system with everything ``storage`` holds put back.
 
     ``queues`` and ``agents`` are the configured ones: configuration wins for an
-    agent's profile (queues, skills, capacity), storage for its status.
+    agent's profile (queues, skills, capacity), storage for its status; an agent
+    no longer configured is not restored.
     """
     started = time.perf_counter()
     conversations = storage.open_conversations()
@@ -100,7 +101,9 @@ def open_routing(
     stored = {a.agent_id: a for a in storage.agents()}
     configured = {a.agent_id: a for a in agents}
     now = runtime.clock.now()
-    for agent_id in sorted(stored.keys() | configured.keys()):
+    for gone in sorted(stored.keys() - configured.keys()):
+        logger.warning("agent %s is stored but no longer configured: not restored", gone)
+    for agent_id in sorted(configured):
         active, parked = held.get(agent_id, ({}, {}))
         base = stored.get(agent_id)
         profile = configured.get(agent_id, base)

@@ -75,6 +75,8 @@ class RuntimeConfig:
     dispatcher_threads: int = 2
     batch: int = 64
     passivate_after_s: float = 300.0
+    #: CPython's GIL switch interval for the server process (see server.app.run)
+    switch_interval_s: float = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,7 @@ _KEYS: dict[tuple[str, str], tuple[Kind, Check | None]] = {
     ("runtime", "dispatcher_threads"): ("int", _positive),
     ("runtime", "batch"): ("int", _positive),
     ("runtime", "passivate_after_s"): ("float", _positive),
+    ("runtime", "switch_interval_s"): ("float", _positive),
     ("routing", "disconnect_grace_s"): ("float", _non_negative),
     ("routing", "disconnect_policy"): ("str", _one_of("keep", "requeue")),
     ("routing", "offer_timeout_s"): ("float", _positive),
