@@ -15,9 +15,10 @@ Errors (``adapters.errors``): ``SignatureError`` → 401, ``WebhookError`` → 4
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import httpx
 
@@ -28,6 +29,8 @@ __all__ = [
     "ChannelAdapter",
     "Headers",
     "InboundItem",
+    "MediaSource",
+    "MediaStream",
     "OutboundItem",
     "ReceiptItem",
     "WebhookResult",
@@ -98,6 +101,26 @@ class OutboundItem:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: epoch seconds of the customer's last message, for messaging windows
     last_customer_message_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStream:
+    """A customer's media file on its way from the provider, never held whole."""
+
+    mime_type: str
+    size: int | None
+    chunks: AsyncIterator[bytes]
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    """An adapter whose provider keeps the customer's media (fetched on demand)."""
+
+    def media(
+        self, media_id: str, settings: Mapping[str, str], http: httpx.AsyncClient
+    ) -> AbstractAsyncContextManager[MediaStream]:
+        """Open the media file ``media_id`` of this account; ``ProviderError`` if gone."""
+        ...
 
 
 class Headers(Protocol):

@@ -62,7 +62,7 @@ def create_app(
         app.register_blueprint(webhooks_blueprint(services, channels or adapters()))
         app.register_blueprint(agent_ws_blueprint(services))
         app.register_blueprint(supervisor_ws_blueprint(services))
-        app.register_blueprint(api_blueprint(services))
+        app.register_blueprint(api_blueprint(services, channels or adapters()))
         app.register_blueprint(admin_blueprint(services))
 
     if config.server.bench_endpoint:

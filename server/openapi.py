@@ -925,6 +925,38 @@ def _read_paths() -> dict[str, JSON]:
                 errors=(404,),
             ),
         },
+        "/customers/{customer_id}": {
+            "get": _op(
+                "customer_get",
+                "A customer's identities across channels and profile",
+                Role.AGENT,
+                "customers",
+                (200, _ref("Customer")),
+                params=(_path_param("customer_id"),),
+                errors=(404,),
+            ),
+            "patch": _op(
+                "customer_update",
+                "Edit the customer's profile (name, notes, favourite, spam; null clears)",
+                Role.AGENT,
+                "customers",
+                (200, _ref("Customer")),
+                params=(_path_param("customer_id"),),
+                body=_ref("ProfileChanges"),
+                errors=(404,),
+            ),
+        },
+        "/conversations/{conversation_id}/media/{media_id}": {
+            "get": _op(
+                "conversation_media",
+                "Stream a media file of the conversation from its provider",
+                Role.AGENT,
+                "conversations",
+                (200, {"type": "string", "format": "binary"}),
+                params=(_path_param("conversation_id"), _path_param("media_id")),
+                errors=(404,),
+            ),
+        },
         "/customers/{customer_id}/conversations": {
             "get": _op(
                 "customer_history",
@@ -993,6 +1025,29 @@ def _read_schemas() -> dict[str, JSON]:
                     "description": "log entries (messages both ways, status changes, "
                     "assignments, transfers), oldest first",
                 },
+            },
+        },
+        "Customer": {
+            "type": "object",
+            "required": ["customer_id", "profile"],
+            "properties": {
+                "customer_id": text,
+                "identities": {
+                    "type": "array",
+                    "items": {"type": "array", "items": text, "minItems": 2, "maxItems": 2},
+                    "description": "[kind, value] pairs: phone, email, per-channel ids",
+                },
+                "profile": {"$ref": "#/components/schemas/ProfileChanges"},
+            },
+        },
+        "ProfileChanges": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": _nullable(text),
+                "notes": _nullable(text),
+                "favourite": _nullable({"type": "boolean"}),
+                "spam": _nullable({"type": "boolean"}),
             },
         },
         "CustomerHistory": {

@@ -49,6 +49,10 @@ class Keys:
         """Hash: "customer|channel|account" -> the last resolved conversation there."""
         return f"{self.prefix}:lastclosed"
 
+    def profile(self, customer_id: str) -> str:
+        """Hash: what agents wrote about a customer (name, notes, favourite, spam)."""
+        return f"{self.prefix}:profile:{customer_id}"
+
     @property
     def calls(self) -> str:
         """Hash: call id -> the voice call in progress (customer, agent)."""

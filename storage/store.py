@@ -21,6 +21,7 @@ an actor takes; recovery reads back what the journals wrote.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -363,6 +364,23 @@ class Storage:
     def customer(self, customer_id: str) -> CustomerRecord | None:
         data = self.client.hget(self.keys.customers, customer_id)
         return None if data is None else decode(data, CustomerRecord)
+
+    def profile(self, customer_id: str) -> dict[str, Any]:
+        """The customer's profile as agents edited it (each field JSON-encoded)."""
+        raw = self.client.hgetall(self.keys.profile(customer_id))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def update_profile(self, customer_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Set (or, with None, clear) profile fields; the profile after the change."""
+        key = self.keys.profile(customer_id)
+        pipe = self.client.pipeline(transaction=True)
+        for name, value in changes.items():
+            if value is None:
+                pipe.hdel(key, name)
+            else:
+                pipe.hset(key, name, json.dumps(value))
+        pipe.execute()
+        return self.profile(customer_id)
 
     def call_op(self, call_id: str, record: Mapping[str, Any] | None) -> Op:
         if record is None:

@@ -7,13 +7,21 @@ verification GET), ``access_token``, ``phone_number_id``, ``api_base_url``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 import httpx
 
 from adapters import meta
-from adapters.base import Headers, InboundItem, OutboundItem, ReceiptItem, WebhookResult
+from adapters.base import (
+    Headers,
+    InboundItem,
+    MediaStream,
+    OutboundItem,
+    ReceiptItem,
+    WebhookResult,
+)
 from adapters.errors import ProviderError, SignatureError
 from adapters.whatsapp.client import GraphClient
 from adapters.whatsapp.inbound import parse_webhook_bytes
@@ -82,6 +90,13 @@ class WhatsAppAdapter:
         body = build_message(item.to, item.content)
         result = await self._client(settings, http).send(body, idempotency_key=item.message_id)
         return result.wamid
+
+    @asynccontextmanager
+    async def media(
+        self, media_id: str, settings: Mapping[str, str], http: httpx.AsyncClient
+    ) -> AsyncIterator[MediaStream]:
+        async with self._client(settings, http).download_media(media_id) as download:
+            yield MediaStream(download.mime_type, download.size, download.chunks)
 
     def _client(self, settings: Mapping[str, str], http: httpx.AsyncClient) -> GraphClient:
         base = settings.get("api_base_url", DEFAULT_API_BASE_URL)

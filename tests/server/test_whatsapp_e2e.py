@@ -28,7 +28,7 @@ from server.catalog import (
 )
 from storage.store import Storage
 from switchboard.config import load_config
-from tests.support.fake_graph import Answer, FakeGraph, graph_error, running_graph
+from tests.support.fake_graph import IMAGE, Answer, FakeGraph, graph_error, running_graph
 
 FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
 WEBHOOK = f"/webhooks/whatsapp/{DEMO_ACCOUNT}"
@@ -361,3 +361,49 @@ async def test_the_supervisor_socket_is_for_supervisors(server: Server) -> None:
         async with httpx.AsyncClient(base_url=server.url) as fresh:
             answer = await fresh.get(f"/ws/supervisor?token={token}", headers=upgrade)
         assert answer.status_code == 401
+
+
+async def test_an_agent_streams_the_customer_s_media_and_edits_their_profile(
+    server: Server,
+) -> None:
+    body: dict[str, Any] = copy.deepcopy(
+        json.loads((FIXTURES / "message.json").read_text())["image"]
+    )
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = "905321119999"
+    value["messages"][0]["from"] = "905321119999"
+    async with trio.open_nursery() as nursery:
+        ayse = await _connect(server, "demo-ayse", nursery)
+        await ayse.command("status.set", status="online")
+        assert (await server.post(body)).status_code == 200
+        assigned = await ayse.expect("conversation.assigned")
+        cid, customer = assigned["conversation_id"], assigned["conversation"]["customer_id"]
+        nursery.cancel_scope.cancel()
+    as_ayse = {"Authorization": "Bearer demo-ayse"}
+    as_mehmet = {"Authorization": "Bearer demo-mehmet"}
+    media = await server.http.get(f"/api/v1/conversations/{cid}/media/65463453", headers=as_ayse)
+    assert media.status_code == 200
+    assert media.headers["content-type"] == "image/jpeg"
+    assert media.content == IMAGE  # streamed from the provider, never stored here
+    assert server.graph.received[-2].path == "/v21.0/65463453"
+    for path, headers in (
+        (f"/api/v1/conversations/{cid}/media/65463453", as_mehmet),  # not his chat
+        (f"/api/v1/conversations/{cid}/media/999", as_ayse),  # not in this chat
+    ):
+        assert (await server.http.get(path, headers=headers)).status_code == 404
+
+    profile = await server.http.get(f"/api/v1/customers/{customer}", headers=as_ayse)
+    assert ["phone", "+905321119999"] in profile.json()["identities"]
+    edited = await server.http.patch(
+        f"/api/v1/customers/{customer}",
+        json={"name": "Ada Yılmaz", "notes": "prefers mornings", "favourite": True},
+        headers=as_ayse,
+    )
+    assert edited.json()["profile"] == {
+        "name": "Ada Yılmaz", "notes": "prefers mornings", "favourite": True,
+    }  # fmt: skip
+    bad = await server.http.patch(f"/api/v1/customers/{customer}", json={"age": 3},
+                                  headers=as_ayse)  # fmt: skip
+    assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_field")
+    assert (await server.http.get(f"/api/v1/customers/{customer}", headers=as_mehmet)
+            ).status_code == 404  # fmt: skip
