@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import phonenumbers
 
-from actors.routing.model import AgentId, ConversationId, CustomerId
+from actors.routing.model import AgentId, ConversationId, CustomerId, evolve
 
 __all__ = [
     "ActiveChat",
@@ -213,7 +213,7 @@ def with_chat(
     """Record that ``agent_id`` now has the chat (assignment or transfer)."""
     chats = {k: v for k, v in engagement.chats.items() if k != conversation_id}
     chats[conversation_id] = ActiveChat(agent_id, now)
-    return replace(engagement, chats=chats)
+    return evolve(engagement, chats=chats)
 
 
 def without_chat(engagement: Engagement, conversation_id: ConversationId, now: float) -> Engagement:
@@ -222,21 +222,21 @@ def without_chat(engagement: Engagement, conversation_id: ConversationId, now: f
     if chat is None:
         return engagement
     chats = {k: v for k, v in engagement.chats.items() if k != conversation_id}
-    return replace(engagement, chats=chats, last_agent=chat.agent_id, last_resolved_at=now)
+    return evolve(engagement, chats=chats, last_agent=chat.agent_id, last_resolved_at=now)
 
 
 def with_call(engagement: Engagement, call_id: str, agent_id: AgentId) -> Engagement:
     """Record a phone call with ``agent_id`` (reported by the voice adapter)."""
     calls = {k: v for k, v in engagement.calls.items() if k != call_id}
     calls[call_id] = agent_id
-    return replace(engagement, calls=calls)
+    return evolve(engagement, calls=calls)
 
 
 def without_call(engagement: Engagement, call_id: str) -> Engagement:
     """The call ended."""
     if call_id not in engagement.calls:
         return engagement
-    return replace(engagement, calls={k: v for k, v in engagement.calls.items() if k != call_id})
+    return evolve(engagement, calls={k: v for k, v in engagement.calls.items() if k != call_id})
 
 
 def preferred_agent(

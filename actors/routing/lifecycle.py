@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import replace
 from types import MappingProxyType
 
 from actors.errors import BadRequest, InvalidTransition
-from actors.routing.model import HOLDS_SLOT, ConversationState, ConversationStatus
+from actors.routing.model import HOLDS_SLOT, ConversationState, ConversationStatus, evolve
 
 __all__ = [
     "TRANSITIONS",
@@ -200,7 +199,7 @@ def resolve(state: ConversationState, topic: str | None, now: float) -> Conversa
         raise BadRequest(
             f"resolving {state.conversation_id} requires a topic", code="topic_required"
         )
-    return replace(
+    return evolve(
         state,
         status=status,
         topic=cleaned,

@@ -12,7 +12,7 @@ tests replace with a virtual clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,24 +37,45 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_set = object.__setattr__
+_Evolver = Callable[[Any, dict[str, Any]], Any]
+_evolvers: dict[type, _Evolver] = {}
 
 
 def evolve(record: T, **changes: Any) -> T:
-    """``dataclasses.replace`` for the frozen, slotted records here, at half the cost.
+    """``dataclasses.replace`` for the frozen, slotted records here, at a third of the cost.
 
     Routing replaces these records on every step; ``replace`` re-runs ``__init__``
-    with every field, this copies the slots and sets the changed ones.
+    with every field.  This copies the slots through their descriptors (a frozen
+    dataclass guards only ``__setattr__``), with the copying code generated once per
+    class, then sets the changed fields.
     """
     cls = type(record)
-    new = object.__new__(cls)
+    evolver = _evolvers.get(cls)
+    if evolver is None:
+        evolver = _evolvers[cls] = _make_evolver(cls)
+    result: T = evolver(record, changes)
+    return result
+
+
+def _make_evolver(cls: type) -> _Evolver:
     slots: tuple[str, ...] = cls.__slots__  # type: ignore[attr-defined]
-    for name in slots:
-        _set(new, name, changes.pop(name) if name in changes else getattr(record, name))
-    if changes:
-        msg = f"{cls.__name__} has no field {', '.join(sorted(changes))}"
-        raise TypeError(msg)
-    return new
+    setters = {name: cls.__dict__[name].__set__ for name in slots}
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls, "setters": setters}
+    lines = ["def evolver(record, changes):", "    copy = new(cls)"]
+    for i, name in enumerate(slots):
+        namespace[f"set{i}"] = setters[name]
+        lines.append(f"    set{i}(copy, record.{name})")
+    lines += [
+        "    for name, value in changes.items():",
+        "        setter = setters.get(name)",
+        "        if setter is None:",
+        f"            raise TypeError(f'{cls.__name__} has no field {{name}}')",
+        "        setter(copy, value)",
+        "    return copy",
+    ]
+    exec("\n".join(lines), namespace)  # the code is built from the class's own slots
+    evolver: _Evolver = namespace["evolver"]
+    return evolver
 
 
 AgentId = str
