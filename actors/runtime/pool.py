@@ -164,7 +164,10 @@ class Dispatcher:
         self.batch = batch
         self.stall_s = stall_s
         self._ready: collections.deque[Mailbox] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
+        # the condition's own lock, taken directly on the hot paths: ``with lock`` is a C
+        # call, ``with condition`` a Python-level ``__enter__``
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._running = threads  # threads not waiting for work
         self._stopping = False
         self._runs = 0  # finished mailbox runs, read by the watchdog
@@ -180,7 +183,7 @@ class Dispatcher:
             thread.start()
 
     def schedule(self, mailbox: Mailbox) -> None:
-        with self._cond:
+        with self._lock:
             self._ready.append(mailbox)
             if self._running == 0:
                 self._wake_one()
@@ -202,9 +205,10 @@ class Dispatcher:
         _local.dispatcher = True
         batch = self.batch
         cond = self._cond
+        lock = self._lock
         ready = self._ready
         while True:
-            with cond:
+            with lock:
                 while not ready:
                     if self._stopping:
                         return
