@@ -459,6 +459,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             raise BadRequest("give exactly one of to_agent and to_queue", code="invalid_transfer")
         if transfer.to_queue is not None:
             self.routing.queue_config(transfer.to_queue)  # NotFound if unknown
+            lifecycle.transition(state.status, Event.REQUEUE)  # refuse before anyone hears
             moved = events.ConversationTransferred(
                 state.conversation_id, state.agent_id, None, transfer.to_queue
             )

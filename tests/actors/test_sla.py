@@ -6,8 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from actors.errors import InvalidTransition
 from actors.events import AgentChanged, ConversationChanged, QueueChanged, SlaAlert
-from actors.messages import Describe, Inbound, Park, SetStatus, UpdateProfile
+from actors.messages import Describe, Inbound, Park, SetStatus, Transfer, UpdateProfile
 from actors.routing.model import (
     AgentState,
     AgentStatus,
@@ -132,3 +133,24 @@ def test_a_profile_change_applies_at_once(center: tuple[Routing, Runtime, Virtua
     runtime.settle()
     assert routing.queue("default").ask(Describe())["waiting"] == 1
     assert agent.ask(Describe())["active"] == []
+
+
+def test_a_refused_transfer_of_a_parked_chat_changes_nothing(
+    center: tuple[Routing, Runtime, VirtualClock],
+) -> None:
+    routing, runtime, _clock = center
+    desk = Sink()
+    routing.connect("ayse", desk)
+    routing.agent("ayse").ask(SetStatus(AgentStatus.ONLINE))
+    _write(routing)
+    runtime.settle()
+    conversation = routing.conversation("conv_1")
+    conversation.ask(Park("ayse"))
+    runtime.settle()
+    seen = len(desk.events)
+    with pytest.raises(InvalidTransition):
+        conversation.ask(Transfer("ayse", to_queue="default"))
+    runtime.settle()
+    assert len(desk.events) == seen  # no "transferred" for a step that did not happen
+    assert routing.agent("ayse").ask(Describe())["parked"] == ["conv_1"]
+    assert conversation.ask(Describe())["status"] == "parked"
