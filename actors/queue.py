@@ -102,14 +102,19 @@ class QueueActor(RoutingActor[QueueState]):
             self._dispatch_entry(entry)
 
     def handle(self, message: Any) -> Any:
-        workspace = self.state.config.workspace
-        if workspace not in self.routing.watchers:
+        routing = self.routing
+        state = self.state
+        workspace = state.config.workspace
+        if routing.metrics is None and workspace not in routing.watchers:
             return self._handle(message)
-        before = (len(self.state.line), len(self.state.offers), self.state.assigned)
+        before = (len(state.line), len(state.offers), state.assigned)
         result = self._handle(message)
-        after = (len(self.state.line), len(self.state.offers), self.state.assigned)
-        if after != before:
-            self.routing.watch(workspace, events.QueueChanged(self.describe()))
+        after = (len(state.line), len(state.offers), state.assigned)
+        if after != before:  # waiting or assigned counts moved: tell whoever watches
+            if routing.metrics is not None:
+                routing.metrics.waiting(state.config.queue_id, after[0] + after[1])
+            if workspace in routing.watchers:
+                routing.watch(workspace, events.QueueChanged(self.describe()))
         return result
 
     def _handle(self, message: Any) -> Any:
@@ -241,7 +246,11 @@ class QueueActor(RoutingActor[QueueState]):
         elif answer.accepted:
             conversation = self.routing.conversations.get(cid)
             state.assigned += 1
-            state.wait_total += max(0.0, self.clock.now() - offer.entry.enqueued_at)
+            waited = max(0.0, self.clock.now() - offer.entry.enqueued_at)
+            state.wait_total += waited
+            metrics = self.routing.metrics
+            if metrics is not None:
+                metrics.assigned(state.config.queue_id, waited)
             if conversation is None:
                 self._release(answer.agent_id, cid, "conversation gone")
             else:

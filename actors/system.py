@@ -34,7 +34,7 @@ from actors.runtime.address import Address
 from actors.runtime.runtime import Runtime
 from actors.runtime.supervisor import DormantStore, Journal, Supervisor
 
-__all__ = ["CountingIds", "Flows", "IdSource", "Routing", "RoutingSettings"]
+__all__ = ["CountingIds", "Flows", "IdSource", "Metrics", "Routing", "RoutingSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,14 @@ class RoutingSettings:
 
 
 OutboundCheck = Callable[[ConversationState, Mapping[str, Any], float], None]
+
+
+class Metrics(Protocol):
+    """Where routing reports what operators graph (the server's is Prometheus)."""
+
+    def assigned(self, queue_id: QueueId, waited_s: float) -> None: ...
+
+    def waiting(self, queue_id: QueueId, count: int) -> None: ...
 
 
 class IdSource(Protocol):
@@ -103,6 +111,8 @@ class Routing:
         self.settings = settings or RoutingSettings()
         self.flows = flows or Flows()
         self.agent_sinks: dict[str, list[EventSink]] = {}
+        #: operators' metrics (None: not collected)
+        self.metrics: Metrics | None = None
         #: supervisors' connections per workspace (live state as a stream)
         self.watchers: dict[str, list[EventSink]] = {}
         #: per channel, a check of an agent's outbound content (raise a SwitchboardError)

@@ -15,6 +15,7 @@ other interfaces are blueprints over those services.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -36,6 +37,7 @@ from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
 from server.api import api_blueprint
 from server.channels import adapters
+from server.metrics import install_metrics
 from server.outbound import Outbox, install_checks
 from server.services import Services, start_services, stop_services
 from server.supervisor_ws import supervisor_ws_blueprint
@@ -144,6 +146,7 @@ async def serve(
             _print_demo(services)
         channels = adapters()
         install_checks(services.routing, channels)
+        collector = install_metrics(services)
         app = create_app(config, services, channels)
         timeout = httpx.Timeout(10.0, connect=5.0)
         async with httpx.AsyncClient(timeout=timeout) as http, trio.open_nursery() as nursery:
@@ -157,6 +160,8 @@ async def serve(
             )
             nursery.cancel_scope.cancel()
     finally:
+        with contextlib.suppress(NameError, KeyError):  # registered only once serving began
+            prometheus_client.REGISTRY.unregister(collector)
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(stop_services, services)
 

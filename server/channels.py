@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from actors.routing.model import Channel
 from adapters.base import ChannelAdapter
+from adapters.email import EmailAdapter
 from adapters.messenger import InstagramAdapter, MessengerAdapter
+from adapters.voice import VoiceAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
 
 __all__ = ["META_VERIFY", "adapters"]
@@ -23,4 +25,6 @@ def adapters() -> dict[Channel, ChannelAdapter]:
         Channel.WHATSAPP: WhatsAppAdapter(),
         Channel.MESSENGER: MessengerAdapter(),
         Channel.INSTAGRAM: InstagramAdapter(),
+        Channel.EMAIL: EmailAdapter(),
+        Channel.VOICE: VoiceAdapter(),
     }
