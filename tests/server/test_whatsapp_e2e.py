@@ -407,3 +407,38 @@ async def test_an_agent_streams_the_customer_s_media_and_edits_their_profile(
     assert (bad.status_code, bad.json()["error"]["code"]) == (400, "invalid_field")
     assert (await server.http.get(f"/api/v1/customers/{customer}", headers=as_mehmet)
             ).status_code == 404  # fmt: skip
+
+
+async def test_a_customer_on_the_phone_with_an_agent_writes_on_whatsapp_and_lands_with_them(
+    server: Server,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        ayse = await _connect(server, "demo-ayse", nursery)
+        mehmet = await _connect(server, "demo-mehmet", nursery)
+        for agent in (ayse, mehmet):
+            await agent.command("status.set", status="online")
+        call = json.dumps({"event": "call.started", "call_id": "call-1",
+                           "customer": {"phone": "+905321112233"},
+                           "agent_id": "mehmet"}).encode()  # fmt: skip
+        # a voice account, created through the admin API
+        created = await server.http.post(
+            "/api/v1/accounts",
+            json={"id": "demo-voice", "channel": "voice", "queue_id": "demo-support",
+                  "settings": {"signing_secret": "voice-secret"}},
+            headers={"Authorization": "Bearer demo-admin"},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        answer = await server.http.post(
+            "/webhooks/voice/demo-voice",
+            content=call,
+            headers={"X-Switchboard-Signature": sign(b"voice-secret", call)},
+        )
+        assert answer.status_code == 200, answer.text
+        # the same person writes on WhatsApp: the chat goes to the agent on the call
+        await server.post(_text_webhook("az önce konuştuk", "wamid.V1"))
+        assigned = await mehmet.expect("conversation.assigned")
+        assert assigned["conversation"]["channel"] == "whatsapp"
+        nursery.cancel_scope.cancel()
+    metrics = (await server.http.get("/metrics")).text
+    assert 'switchboard_assignments_total{queue="demo-support"}' in metrics
+    assert "switchboard_actor_failures_total" in metrics
