@@ -86,9 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"switchboard: configuration error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    _configure_logging(config.server.log_format)
     from server import app  # noqa: PLC0415 -- quart and hypercorn only when serving
     from storage.embedded import StorageServerError  # noqa: PLC0415
 
@@ -98,6 +96,20 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"switchboard: storage: {error}", file=sys.stderr)
         return 1
     return EXIT_OK
+
+
+def _configure_logging(log_format: str) -> None:
+    """Plain lines for a terminal, or one JSON object per line for log shippers."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        from pythonjsonlogger.json import JsonFormatter  # noqa: PLC0415
+
+        fields = "%(asctime)s %(levelname)s %(name)s %(message)s"
+        renamed = {"levelname": "level", "name": "logger"}
+        handler.setFormatter(JsonFormatter(fields, rename_fields=renamed))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:

@@ -65,6 +65,8 @@ class ServerConfig:
     #: serve ``POST /bench/empty`` (an endpoint doing nothing, the ingest benchmark's
     #: baseline on the same stack); off in production
     bench_endpoint: bool = False
+    #: log lines as plain text or as JSON objects (one per line, for log shippers)
+    log_format: str = "text"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,7 @@ _KEYS: dict[tuple[str, str], tuple[Kind, Check | None]] = {
     ("server", "fsync"): ("str", _one_of("everysec", "always", "no")),
     ("server", "redis_binary"): ("optional_str", None),
     ("server", "bench_endpoint"): ("bool", None),
+    ("server", "log_format"): ("str", _one_of("text", "json")),
     ("runtime", "kind"): ("str", _one_of("pool", "thread")),
     ("runtime", "dispatcher_threads"): ("int", _positive),
     ("runtime", "batch"): ("int", _positive),

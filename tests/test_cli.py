@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,19 @@ def test_report_emit_writes_to_the_given_streams() -> None:
     report.emit({"a": 1}, as_json=True, title="t", stdout=out, stderr=err)
     assert out.getvalue() == '{"a":1}\n'
     assert err.getvalue().startswith("t\n")
+
+
+def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        cli._configure_logging("json")
+        logging.getLogger("switchboard.test").warning("storage %s", "degraded")
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+    finally:
+        root.handlers[:] = saved
+    record = json.loads(line)
+    assert (record["level"], record["logger"], record["message"]) == (
+        "WARNING", "switchboard.test", "storage degraded",
+    )  # fmt: skip
