@@ -442,3 +442,25 @@ async def test_a_customer_on_the_phone_with_an_agent_writes_on_whatsapp_and_land
     metrics = (await server.http.get("/metrics")).text
     assert 'switchboard_assignments_total{queue="demo-support"}' in metrics
     assert "switchboard_actor_failures_total" in metrics
+
+
+async def test_a_reconnect_within_the_grace_period_keeps_status_and_chats(
+    server: Server,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        first = await _connect(server, "demo-zeynep", nursery)
+        await first.command("status.set", status="online")
+        await server.post(_text_webhook("merhaba", "wamid.G1", wa_id="905320000077"))
+        cid = (await first.expect("conversation.assigned"))["conversation_id"]
+        await first.ws.aclose()  # the tab closes (or the network drops)
+        ws = await nursery.start(_open, f"{server.ws}/ws/agent?token=demo-zeynep")
+        again = Agent(ws)
+        hello = await again.recv()
+        assert hello["type"] == "hello"
+        assert hello["agent"]["status"] == "online"
+        assert [c["conversation_id"] for c in hello["conversations"]] == [cid]
+        # and the chat goes on: the customer's next message reaches the new connection
+        await server.post(_text_webhook("hâlâ orada mısınız?", "wamid.G2", wa_id="905320000077"))
+        message = await again.expect("conversation.message")
+        assert message["conversation_id"] == cid
+        nursery.cancel_scope.cancel()
