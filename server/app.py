@@ -41,6 +41,7 @@ from server.metrics import install_metrics
 from server.outbound import Outbox, install_checks
 from server.services import Services, start_services, stop_services
 from server.supervisor_ws import supervisor_ws_blueprint
+from server.webchat import webchat_blueprint
 from server.webhooks import webhooks_blueprint
 from switchboard.config import Config
 
@@ -66,6 +67,7 @@ def create_app(
         app.register_blueprint(supervisor_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services, channels or adapters()))
         app.register_blueprint(admin_blueprint(services))
+        app.register_blueprint(webchat_blueprint(services, channels or adapters()))
 
     if config.server.bench_endpoint:
 

@@ -11,6 +11,7 @@ from adapters.base import ChannelAdapter
 from adapters.email import EmailAdapter
 from adapters.messenger import InstagramAdapter, MessengerAdapter
 from adapters.voice import VoiceAdapter
+from adapters.webchat import WebchatAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
 
 __all__ = ["META_VERIFY", "adapters"]
@@ -21,7 +22,10 @@ META_VERIFY = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM}
 
 def adapters() -> dict[Channel, ChannelAdapter]:
     """A fresh adapter per channel (adapters cache provider clients; one set per server)."""
+    webchat = WebchatAdapter()  # one for both: it keeps the customers' live sockets
     return {
+        Channel.WEBCHAT: webchat,
+        Channel.INAPP: webchat,
         Channel.WHATSAPP: WhatsAppAdapter(),
         Channel.MESSENGER: MessengerAdapter(),
         Channel.INSTAGRAM: InstagramAdapter(),
