@@ -180,13 +180,16 @@ class Ingress:
         if adapter is None:
             raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
         parsed = self.parse(adapter, account, channel, raw)
-        fresh = await self.accept(parsed.messages)
-        if parsed.receipts:
-            await self.record_receipts(channel, account, parsed.receipts)
-        if parsed.calls:
-            await self.record_calls(account, parsed.calls)
-        for message in fresh:
-            self.routing.deliver(message)
+        # from the durable write to the hand-over to routing nothing may cancel us (a
+        # provider hanging up mid-request): a written message must also be delivered
+        with trio.CancelScope(shield=True):
+            fresh = await self.accept(parsed.messages)
+            for message in fresh:
+                self.routing.deliver(message)
+            if parsed.receipts:
+                await self.record_receipts(channel, account, parsed.receipts)
+            if parsed.calls:
+                await self.record_calls(account, parsed.calls)
         WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
         if parsed.answer is not None:
             return dict(parsed.answer)
