@@ -689,8 +689,10 @@ def _wire_value(value: object, where: str) -> Any:
 
 def _json_copy(value: object, where: str) -> Any:
     """A deep copy of ``value`` made only of JSON types, or a ContentError at ``where``."""
-    if value is None or isinstance(value, str | bool | int):
+    if value is None or isinstance(value, str | bool):
         return value
+    if isinstance(value, int):
+        return _in_range(value, where)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ContentError.at(where, "numbers must be finite")
@@ -705,6 +707,16 @@ def _json_copy(value: object, where: str) -> Any:
             copied[key] = _json_copy(item, f"{where}.{key}")
         return copied
     raise ContentError.at(where, f"{type(value).__name__} is not a JSON value")
+
+
+#: integers msgpack (storage, binary frames) can carry: signed and unsigned 64-bit
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _in_range(value: int, where: str) -> int:
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ContentError.at(where, "integers must fit in 64 bits")
+    return value
 
 
 def _at(path: str, key: str) -> str:
@@ -778,7 +790,7 @@ def _read_value(hint: Any, raw: object, where: str) -> Any:
     if hint is int:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ContentError.at(where, "expected an integer")
-        return raw
+        return _in_range(raw, where)
     if hint is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ContentError.at(where, "expected a number")

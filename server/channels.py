@@ -10,6 +10,8 @@ from actors.routing.model import Channel
 from adapters.base import ChannelAdapter
 from adapters.email import EmailAdapter
 from adapters.messenger import InstagramAdapter, MessengerAdapter
+from adapters.telegram import TelegramAdapter
+from adapters.viber import ViberAdapter
 from adapters.voice import VoiceAdapter
 from adapters.webchat import WebchatAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
@@ -29,6 +31,8 @@ def adapters() -> dict[Channel, ChannelAdapter]:
         Channel.WHATSAPP: WhatsAppAdapter(),
         Channel.MESSENGER: MessengerAdapter(),
         Channel.INSTAGRAM: InstagramAdapter(),
+        Channel.TELEGRAM: TelegramAdapter(),
+        Channel.VIBER: ViberAdapter(),
         Channel.EMAIL: EmailAdapter(),
         Channel.VOICE: VoiceAdapter(),
     }

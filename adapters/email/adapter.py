@@ -22,6 +22,7 @@ identity is enough), then lets it go.
 
 from __future__ import annotations
 
+import hashlib
 import random as _random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -86,8 +87,9 @@ class EmailAdapter:
             )
         except WebhookError as error:  # a signing field posted twice
             raise SignatureError(str(error)) from None
-        if not self._tokens.first_use(token, stamped, now=now, max_age_s=max_age):
-            raise SignatureError("token: already used (a replayed webhook)")
+        digest = hashlib.sha256(raw).hexdigest()
+        if not self._tokens.first_use(token, stamped, now=now, max_age_s=max_age, body=digest):
+            raise SignatureError("token: already used for another body (a replayed webhook)")
 
     def parse(self, raw: bytes, headers: Headers, settings: Mapping[str, str]) -> WebhookResult:
         del settings

@@ -86,18 +86,26 @@ class TokenCache:
     """
 
     limit: int = 100_000
-    _expiry: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    _expiry: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)
 
-    def first_use(self, token: str, stamped: float, *, now: float, max_age_s: float) -> bool:
-        """Record ``token``; False when it was already used within its lifetime."""
+    def first_use(
+        self, token: str, stamped: float, *, now: float, max_age_s: float, body: str = ""
+    ) -> bool:
+        """Record ``token``; False when it was already used, within its lifetime, by another body.
+
+        The same token with the same body (``body``: a digest of the POST) is the provider
+        retrying a delivery we did not answer 2xx — let through, as the message's dedupe
+        key makes a repeat of it harmless.  Only a *different* body under a used token is a
+        replay: the signature covers the token, not the body.
+        """
         while self._expiry:
-            oldest, until = next(iter(self._expiry.items()))
+            oldest, (until, _body) = next(iter(self._expiry.items()))
             if until >= now and len(self._expiry) < self.limit:
                 break
             del self._expiry[oldest]
         seen = self._expiry.get(token)
-        if seen is not None and seen >= now:
-            return False
-        self._expiry[token] = stamped + max_age_s
+        if seen is not None and seen[0] >= now:
+            return seen[1] == body
+        self._expiry[token] = (stamped + max_age_s, body)
         self._expiry.move_to_end(token)
         return True

@@ -77,7 +77,7 @@ few = {"max_size": 3}
 json_scalars = (
     st.none()
     | st.booleans()
-    | st.integers()
+    | st.integers(-(2**63), 2**64 - 1)  # what msgpack carries (bigger ones are refused)
     | st.floats(allow_nan=False, allow_infinity=False)
     | text
 )
@@ -433,3 +433,12 @@ def test_context_from_wire_names_its_fields() -> None:
         ContentError, match=r"^context\.referred_product\.product_retailer_id: missing$"
     ):
         context_from_wire({"referred_product": {"catalog_id": "c"}})
+
+
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**30])
+def test_integers_that_storage_cannot_carry_are_refused_with_their_place(number: int) -> None:
+    parameter = {"type": "text", "n": number}
+    wire = {"kind": "template", "name": "hello", "language": "tr",
+            "components": [{"type": "body", "parameters": [parameter]}]}  # fmt: skip
+    with pytest.raises(ContentError, match="64 bits"):
+        content_from_wire(wire)

@@ -103,8 +103,9 @@ def test_a_replayed_token_is_refused_even_with_another_body() -> None:
 
 def test_the_token_cache_forgets_tokens_once_their_timestamp_is_stale() -> None:
     cache = TokenCache(limit=2)
-    assert cache.first_use("a", 1000.0, now=1000.0, max_age_s=10)
-    assert not cache.first_use("a", 1000.0, now=1005.0, max_age_s=10)
+    assert cache.first_use("a", 1000.0, now=1000.0, max_age_s=10, body="x")
+    assert cache.first_use("a", 1000.0, now=1003.0, max_age_s=10, body="x")  # a retry, same bytes
+    assert not cache.first_use("a", 1000.0, now=1005.0, max_age_s=10, body="y")
     assert cache.first_use("b", 1005.0, now=1005.0, max_age_s=10)
     assert cache.first_use("c", 1005.0, now=1005.0, max_age_s=10)  # over the limit: "a" goes
     assert len(cache._expiry) == 2
