@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import subprocess
@@ -22,24 +21,15 @@ from server.catalog import DEMO_ACCOUNT, DEMO_APP_SECRET, Catalog, demo_objects,
 from storage.store import Storage
 from switchboard.config import load_config
 from tests.support.fake_graph import FakeGraph, running_graph
+from tests.support.whatsapp import text_webhook
 
 ROOT = Path(__file__).parents[1]
-FIXTURES = ROOT / "tests" / "adapters" / "fixtures" / "whatsapp"
 AGENT_CLIENT = ROOT / "examples" / "agent_client.py"
 PROTOCOL = ROOT / "docs" / "protocol.md"
 SUPERVISOR = {"Authorization": "Bearer demo-supervisor"}
 
 
-def _text_webhook(text: str, wamid: str, wa_id: str = "905321112233") -> dict[str, Any]:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message.json").read_text())["text"]
-    )
-    value = body["entry"][0]["changes"][0]["value"]
-    value["contacts"][0]["wa_id"] = wa_id
-    message = value["messages"][0]
-    message.update({"from": wa_id, "id": wamid})
-    message["text"]["body"] = text
-    return body
+_text_webhook = text_webhook
 
 
 async def _post_webhook(http: httpx.AsyncClient, body: dict[str, Any]) -> None:

@@ -35,19 +35,26 @@ class ServerProcess:
     """One ``switchboard serve`` process on ``data_dir``."""
 
     def __init__(
-        self, data_dir: Path, *, env: dict[str, str] | None = None, config: str = ""
+        self,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        config: str | None = "",
     ) -> None:
+        """``config``: the TOML text to run with; None runs without one (demo workspace)."""
         self.data_dir = data_dir
         clean = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
         clean.update(env or {})
-        config_file = data_dir.parent / "bench.toml"
-        config_file.write_text(config)
+        command = [sys.executable, "-m", "switchboard.cli", "serve", "--port", "0",
+                   "--data-dir", str(data_dir)]  # fmt: skip
+        if config is not None:
+            config_file = data_dir.parent / "bench.toml"
+            config_file.write_text(config)
+            command += ["--config", str(config_file)]
         self.spawned = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", "serve", "--port", "0",
-             "--data-dir", str(data_dir), "--config", str(config_file)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=clean,
-        )  # fmt: skip
+            command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=clean
+        )
         self.url: str | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,8 +20,7 @@ from adapters.meta import sign
 from server.app import create_app, serve
 from server.services import start_services, stop_services
 from switchboard.config import Config, load_config
-
-FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
+from tests.support.whatsapp import text_webhook
 
 ADMIN, SUPERVISOR, AYSE = "demo-admin", "demo-supervisor", "demo-ayse"
 
@@ -303,15 +300,7 @@ async def test_roles(
 # -- CRUD and its live effects ------------------------------------------------------------------
 
 
-def _webhook(text: str, wamid: str, wa_id: str = "905321112233") -> dict[str, Any]:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message.json").read_text())["text"]
-    )
-    value = body["entry"][0]["changes"][0]["value"]
-    value["contacts"][0]["wa_id"] = wa_id
-    value["messages"][0].update({"from": wa_id, "id": wamid})
-    value["messages"][0]["text"]["body"] = text
-    return body
+_webhook = text_webhook
 
 
 async def post_webhook(api: Api, account: str, secret: str, body: dict[str, Any]) -> int:

@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +14,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from adapters.meta import sign
 from server.catalog import DEMO_ACCOUNT, DEMO_APP_SECRET
+from switchboard.bench.harness import ServerProcess as Server
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,60 +27,14 @@ WEBHOOK = f"/webhooks/whatsapp/{DEMO_ACCOUNT}"
 SUPERVISOR = {"Authorization": "Bearer demo-supervisor"}
 
 
-class ServerProcess:
-    """``switchboard serve`` in a child process, its log drained by a thread."""
-
-    def __init__(self, data_dir: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
-        env["SWITCHBOARD_ROUTING_DISCONNECT_GRACE_S"] = "120"
-        self.started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "switchboard.cli", "serve", "--port", "0",
-             "--data-dir", str(data_dir)],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-        )  # fmt: skip
-        self.url: str | None = None
-        self.lines: list[str] = []
-        self._ready = threading.Event()
-        self._drain = threading.Thread(target=self._read, daemon=True)
-        self._drain.start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            found = re.search(r"Running on (http://\S+)", line)
-            if found and self.url is None:
-                self.url = found.group(1)
-                self._ready.set()
-        self._ready.set()
-
-    def wait_ready(self, timeout: float = 30) -> str:
-        self._ready.wait(timeout)
-        assert self.url is not None, "".join(self.lines[-30:])
-        return self.url
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self._drain.join(5)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._drain.join(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+def _server(data_dir: Path) -> Server:
+    """``switchboard serve`` on ``data_dir`` with the demo workspace, a long grace period."""
+    return Server(data_dir, env={"SWITCHBOARD_ROUTING_DISCONNECT_GRACE_S": "120"}, config=None)
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
+def servers(tmp_path: Path) -> Iterator[list[Server]]:
+    started: list[Server] = []
     yield started
     for server in started:
         server.stop()
@@ -179,12 +127,12 @@ async def _eventually(http: httpx.AsyncClient, done: Any) -> list[str]:
 
 
 async def test_kill_9_keeps_holdings_queue_and_every_accepted_message(
-    servers: list[ServerProcess], tmp_path: Path
+    servers: list[Server], tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
-    first = ServerProcess(data)
+    first = _server(data)
     servers.append(first)
-    url = first.wait_ready()
+    url = first.wait_url()
     async with httpx.AsyncClient(base_url=url, timeout=10) as http, trio.open_nursery() as n:
         ayse = await _agent(url, "demo-ayse", n)
         mehmet = await _agent(url, "demo-mehmet", n)
@@ -202,9 +150,9 @@ async def test_kill_9_keeps_holdings_queue_and_every_accepted_message(
         n.cancel_scope.cancel()
     first.kill()
 
-    second = ServerProcess(data)
+    second = _server(data)
     servers.append(second)
-    url = second.wait_ready()
+    url = second.wait_url()
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         assert (await http.get("/healthz")).json()["status"] == "ok"
         assert _picture(await _live(http)) == before
@@ -236,9 +184,9 @@ async def test_kill_9_keeps_holdings_queue_and_every_accepted_message(
             second.kill()
     assert 20 <= len(accepted) < 60
 
-    third = ServerProcess(data)
+    third = _server(data)
     servers.append(third)
-    url = third.wait_ready()
+    url = third.wait_url()
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         recorded = await _eventually(http, lambda ids: set(accepted) <= set(ids))
         assert sorted(set(recorded)) == sorted(recorded), "a message was recorded twice"

@@ -7,11 +7,9 @@ asked, with each workspace's admin, about the other workspace's objects.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import AsyncIterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,8 +23,7 @@ from server.app import serve
 from server.catalog import Account, CannedReply, Catalog, Role, Topic, User
 from storage.store import Storage
 from switchboard.config import load_config
-
-FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
+from tests.support.whatsapp import text_webhook
 
 DEMO_ADMIN, ACME_ADMIN = "demo-admin", "acme-admin-token"
 
@@ -200,13 +197,7 @@ async def test_login_is_per_workspace(api: Api) -> None:
 
 
 def _webhook(text: str, wamid: str) -> dict[str, Any]:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message.json").read_text())["text"]
-    )
-    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
-    message.update({"id": wamid})
-    message["text"]["body"] = text
-    return body
+    return text_webhook(text, wamid, wa_id="972987654321")
 
 
 async def test_conversations_of_another_workspace_do_not_exist(api: Api) -> None:

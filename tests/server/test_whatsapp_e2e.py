@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,21 +27,12 @@ from server.catalog import (
 from storage.store import Storage
 from switchboard.config import load_config
 from tests.support.fake_graph import IMAGE, Answer, FakeGraph, graph_error, running_graph
+from tests.support.whatsapp import fixture, status_webhook, text_webhook
 
-FIXTURES = Path(__file__).parents[1] / "adapters" / "fixtures" / "whatsapp"
 WEBHOOK = f"/webhooks/whatsapp/{DEMO_ACCOUNT}"
 
 
-def _text_webhook(text: str, wamid: str, wa_id: str = "905321112233") -> dict[str, Any]:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message.json").read_text())["text"]
-    )
-    value = body["entry"][0]["changes"][0]["value"]
-    value["contacts"][0]["wa_id"] = wa_id
-    message = value["messages"][0]
-    message.update({"from": wa_id, "id": wamid})
-    message["text"]["body"] = text
-    return body
+_text_webhook = text_webhook
 
 
 @dataclass
@@ -194,13 +183,7 @@ async def test_a_signed_webhook_reaches_the_agent_who_replies_parks_and_gets_it_
         nursery.cancel_scope.cancel()
 
 
-def _status_webhook(wamid: str, status: str) -> dict[str, Any]:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message_status.json").read_text())["sent"]
-    )
-    value = body["entry"][0]["changes"][0]["value"]
-    value["statuses"][0].update({"id": wamid, "status": status})
-    return body
+_status_webhook = status_webhook
 
 
 async def test_provider_failures_are_retried_or_shown_to_the_agent(server: Server) -> None:
@@ -366,9 +349,7 @@ async def test_the_supervisor_socket_is_for_supervisors(server: Server) -> None:
 async def test_an_agent_streams_the_customer_s_media_and_edits_their_profile(
     server: Server,
 ) -> None:
-    body: dict[str, Any] = copy.deepcopy(
-        json.loads((FIXTURES / "message.json").read_text())["image"]
-    )
+    body = fixture("message", "image")
     value = body["entry"][0]["changes"][0]["value"]
     value["contacts"][0]["wa_id"] = "905321119999"
     value["messages"][0]["from"] = "905321119999"
