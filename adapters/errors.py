@@ -41,7 +41,13 @@ class WebhookError(ValueError):
 
 
 class ProviderError(Exception):
-    """Graph did not accept a call; ``code`` is Graph's numeric error code when it gave one."""
+    """A provider did not accept a call; ``code`` is its numeric error code when it gave one.
+
+    ``provider`` names the channel in the text, because an agent reading why a reply failed
+    must be told which provider refused it: ``Telegram error 403: ...``, ``Viber error:
+    ...`` when there is no code.  Left out, the text keeps WhatsApp's form (the first
+    channel): ``WhatsApp error <code>: ...``, the bare message when Graph gave no code.
+    """
 
     status: ClassVar[int] = 502
 
@@ -56,8 +62,9 @@ class ProviderError(Exception):
         subcode: int | None = None,
         details: str | None = None,
         trace_id: str | None = None,
+        provider: str | None = None,
     ) -> None:
-        super().__init__(f"WhatsApp error {code}: {message}" if code is not None else message)
+        super().__init__(_text(provider, code, message))
         self.code = code
         self.message = message
         self.retryable = retryable
@@ -66,10 +73,20 @@ class ProviderError(Exception):
         self.subcode = subcode
         self.details = details
         self.trace_id = trace_id
+        self.provider = provider
+
+
+def _text(provider: str | None, code: int | None, message: str) -> str:
+    if provider is None:
+        return f"WhatsApp error {code}: {message}" if code is not None else message
+    return f"{provider} error{f' {code}' if code is not None else ''}: {message}"
 
 
 class WindowClosed(ProviderError):
-    """More than 24 hours since the customer's last message: only templates may be sent."""
+    """More than 24 hours since the customer's last message: only templates may be sent.
+
+    ``code`` and ``subcode`` are the provider's for it (WhatsApp's 131047 unless given).
+    """
 
     status: ClassVar[int] = 409
 
@@ -78,23 +95,28 @@ class WindowClosed(ProviderError):
         message: str = "more than 24 hours since the customer's last message; "
         "send an approved template instead",
         *,
+        code: int = RE_ENGAGEMENT,
+        subcode: int | None = None,
         http_status: int | None = None,
         details: str | None = None,
         trace_id: str | None = None,
+        provider: str | None = None,
     ) -> None:
         super().__init__(
-            RE_ENGAGEMENT,
+            code,
             message,
             retryable=False,
             permanent=True,
             http_status=http_status,
+            subcode=subcode,
             details=details,
             trace_id=trace_id,
+            provider=provider,
         )
 
 
 class OutcomeUnknown(ProviderError):
     """The request may have been delivered: resending could message the customer twice."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(None, message, retryable=False, permanent=False)
+    def __init__(self, message: str, *, provider: str | None = None) -> None:
+        super().__init__(None, message, retryable=False, permanent=False, provider=provider)

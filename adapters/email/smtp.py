@@ -41,7 +41,7 @@ from typing import Literal
 import trio
 
 from adapters.errors import OutcomeUnknown, ProviderError
-from adapters.whatsapp.client import RetryPolicy
+from adapters.http import RetryPolicy
 
 __all__ = [
     "Envelope",

@@ -33,7 +33,7 @@ from adapters.base import Headers, OutboundItem, WebhookResult
 from adapters.content import ContentError
 from adapters.errors import ProviderError, SignatureError
 from adapters.messenger.client import RetryPolicy, SendClient
-from adapters.messenger.errors import provider_error
+from adapters.messenger.errors import graph
 from adapters.messenger.inbound import parse_webhook_bytes
 from adapters.messenger.outbound import build_requests, window
 from adapters.messenger.platform import INSTAGRAM, MESSENGER, Platform
@@ -84,16 +84,16 @@ class _MetaMessagingAdapter:
     ) -> str:
         platform = self.platform
         if not item.to:
-            raise provider_error(platform, None, f"no {platform.label} user to reply to",
-                                 retryable=False, permanent=True)  # fmt: skip
+            raise graph(platform).error(None, f"no {platform.label} user to reply to",
+                                        retryable=False, permanent=True)  # fmt: skip
         human_agent = settings.get("human_agent", "true").strip().lower() not in _FALSE
         when = window(platform, item.last_customer_message_at, self._clock(),
                       human_agent=human_agent)  # fmt: skip
         try:
             requests = build_requests(item.to, item.content, platform, when)
         except ContentError as error:  # check() refuses it first; here it can only fail
-            raise provider_error(
-                platform, None, str(error), retryable=False, permanent=True
+            raise graph(platform).error(
+                None, str(error), retryable=False, permanent=True
             ) from error
         client = self._client(settings, http)
         ids: list[str] = []

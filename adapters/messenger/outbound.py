@@ -37,7 +37,6 @@ from adapters.content import (
     Button,
     ButtonReply,
     Catalog,
-    ContactCard,
     Contacts,
     Content,
     ContentError,
@@ -59,6 +58,7 @@ from adapters.content import (
     Video,
     Wire,
 )
+from adapters.limits import at_most, card_text, framed, limit, limit_bytes, unique_ids
 from adapters.messenger.errors import window_closed
 from adapters.messenger.platform import Platform
 
@@ -148,7 +148,7 @@ def _render(content: Content, platform: Platform) -> list[Wire]:
         case LocationRequest():
             return [_text(platform, "body", content.body)]
         case Contacts():
-            text = "\n\n".join(_card_text(card) for card in content.contacts)
+            text = "\n\n".join(card_text(card, phones=True) for card in content.contacts)
             return [_text(platform, "contacts", text)]
         case ReplyButtons():
             return _reply_buttons(platform, content)
@@ -169,43 +169,16 @@ def _render(content: Content, platform: Platform) -> list[Wire]:
 # -- limits ------------------------------------------------------------------------------------
 
 
-def _limit(platform: Platform, field: str, value: str, most: int) -> None:
-    """Refuse an empty text, or one longer than the platform allows (in characters)."""
-    if not value:
-        raise ContentError.at(field, "must not be empty")
-    if len(value) > most:
-        raise ContentError.at(
-            field, f"is {len(value)} characters long; {platform.label} allows at most {most}"
-        )
-
-
 def _text(platform: Platform, field: str, body: str) -> Wire:
     """A text message, checked against the platform's text limit."""
-    if not body:
-        raise ContentError.at(field, "must not be empty")
-    if platform.text_in_bytes:
-        size = len(body.encode("utf-8"))
-        if size > platform.text_limit:
-            raise ContentError.at(
-                field,
-                f"is {size} bytes long in UTF-8; {platform.label} allows at most "
-                f"{platform.text_limit}",
-            )
-    else:
-        _limit(platform, field, body, platform.text_limit)
+    check = limit_bytes if platform.text_in_bytes else limit
+    check(field, body, platform.text_limit, platform.label)
     return {"text": body}
 
 
 def _ids(platform: Platform, buttons: Sequence[tuple[str, str]]) -> None:
     """Each ``(field, payload)`` non-empty, short enough, and used once."""
-    seen: dict[str, str] = {}
-    for field, payload in buttons:
-        _limit(platform, field, payload, PAYLOAD)
-        if payload in seen:
-            raise ContentError.at(
-                field, f"{payload!r} is also the id of {seen[payload]}; ids must differ"
-            )
-        seen[payload] = field.removesuffix(".id")
+    unique_ids(buttons, lambda field, payload: limit(field, payload, PAYLOAD, platform.label))
 
 
 # -- media ---------------------------------------------------------------------------------------
@@ -240,15 +213,10 @@ def _media_with_caption(
 # -- interactive --------------------------------------------------------------------------------
 
 
-def _framed(header: str | None, body: str, footer: str | None) -> str:
-    """Header and footer texts as lines around the body (no such fields here)."""
-    return "\n\n".join(part for part in (header, body, footer) if part)
-
-
 def _reply_buttons(platform: Platform, content: ReplyButtons) -> list[Wire]:
     _ids(platform, [(f"buttons[{i}].id", b.id) for i, b in enumerate(content.buttons)])
     for i, button in enumerate(content.buttons):
-        _limit(platform, f"buttons[{i}].title", button.title, BUTTON_TITLE)
+        limit(f"buttons[{i}].title", button.title, BUTTON_TITLE, platform.label)
     messages: list[Wire] = []
     header = content.header
     if isinstance(header, Image | Video | Document):
@@ -258,19 +226,14 @@ def _reply_buttons(platform: Platform, content: ReplyButtons) -> list[Wire]:
             )
         messages.append(_attachment(header))
         header = None
-    text = _framed(header, content.body, content.footer)
+    text = framed(header, content.body, content.footer)
     if platform.button_template and len(content.buttons) <= TEMPLATE_BUTTONS:
-        _limit(platform, "body", text, BUTTON_TEMPLATE_TEXT)
+        limit("body", text, BUTTON_TEMPLATE_TEXT, platform.label)
         buttons = [{"type": "postback", "title": b.title, "payload": b.id} for b in content.buttons]
         template = {"template_type": "button", "text": text, "buttons": buttons}
         messages.append({"attachment": {"type": "template", "payload": template}})
     else:
-        if len(content.buttons) > QUICK_REPLIES:
-            raise ContentError.at(
-                "buttons",
-                f"{platform.label} allows at most {QUICK_REPLIES} quick replies, "
-                f"got {len(content.buttons)}",
-            )
+        at_most("buttons", content.buttons, QUICK_REPLIES, "quick replies", platform.label)
         messages.append(_quick_replies(_text(platform, "body", text), content.buttons))
     return messages
 
@@ -306,7 +269,7 @@ def _list(platform: Platform, content: ListMessage) -> Wire:
             number += 1
             detail = f" — {row.description}" if row.description else ""
             lines.append(f"{number}. {row.title}{detail}")
-    text = _framed(content.header, content.body + "\n\n" + "\n".join(lines), content.footer)
+    text = framed(content.header, content.body + "\n\n" + "\n".join(lines), content.footer)
     message = _text(platform, "body", text)
     if len(rows) <= QUICK_REPLIES and all(len(row.title) <= BUTTON_TITLE for row in rows):
         message = _quick_replies(message, [Button(row.id, row.title) for row in rows])
@@ -321,16 +284,6 @@ def _location_text(location: Location) -> str:
     point = f"{location.latitude},{location.longitude}"
     link = f"https://www.google.com/maps/search/?api=1&query={quote(point)}"
     return "\n".join(part for part in (location.name, location.address, link) if part)
-
-
-def _card_text(card: ContactCard) -> str:
-    lines = [card.formatted_name]
-    if card.company or card.job_title:
-        lines.append(", ".join(part for part in (card.job_title, card.company) if part))
-    lines.extend(phone.phone for phone in card.phones)
-    lines.extend(email.email for email in card.emails)
-    lines.extend(url.url for url in card.urls)
-    return "\n".join(lines)
 
 
 # -- reactions -------------------------------------------------------------------------------------

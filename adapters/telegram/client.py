@@ -20,7 +20,7 @@ How sending avoids double messages (the customer must never get the same reply t
   started it) and 400 (a bad request: chat not found, bad content) are ``permanent``;
   401 / 404 (a wrong or revoked token) need an operator: neither retryable nor permanent.
 - ``send(..., idempotency_key=k)``: a second send with the same key returns the first
-  one's result instead of sending again (``adapters.telegram.sending.OnceByKey``).
+  one's result instead of sending again (``adapters.http.OnceByKey``).
 
 Fetching a file (``getFile``, then the download) is safe to repeat: retried on any
 transport error.
@@ -32,23 +32,25 @@ import random as _random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import trio
 
-from adapters.errors import OutcomeUnknown, ProviderError
-from adapters.telegram.limiter import RateLimiter
-from adapters.telegram.outbound import BotRequest
-from adapters.telegram.sending import (
-    NOT_SENT_FINAL,
-    NOT_SENT_RETRY,
+from adapters.errors import ProviderError
+from adapters.http import (
     OnceByKey,
-    named,
+    Provider,
+    Retry,
+    Retrying,
+    RetryPolicy,
+    int_or_none,
+    json_object,
     retry_after_header,
     retry_status,
 )
-from adapters.whatsapp.client import RetryPolicy
+from adapters.telegram.limiter import RateLimiter
+from adapters.telegram.outbound import BotRequest
 
 __all__ = [
     "BotApiClient",
@@ -61,7 +63,11 @@ __all__ = [
     "provider_error",
 ]
 
+T = TypeVar("T")
+
 LABEL = "Telegram"
+#: the bot token is part of every URL: no error quotes a failure's text
+_TELEGRAM = Provider(LABEL, "Telegram", secret_url=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,23 +97,9 @@ class FileDownload:
     chunks: AsyncIterator[bytes]
 
 
-def provider_error(
-    code: int | None,
-    message: str,
-    *,
-    retryable: bool,
-    permanent: bool,
-    http_status: int | None = None,
-) -> ProviderError:
-    """A ``ProviderError`` whose text says Telegram."""
-    error = ProviderError(
-        code, message, retryable=retryable, permanent=permanent, http_status=http_status
-    )
-    return named(error, LABEL)
-
-
-def outcome_unknown(message: str) -> OutcomeUnknown:
-    return named(OutcomeUnknown(message), LABEL)
+#: errors whose text says Telegram (named for the adapter and the tests)
+provider_error = _TELEGRAM.error
+outcome_unknown = _TELEGRAM.outcome_unknown
 
 
 class BotApiClient:
@@ -133,16 +125,9 @@ class BotApiClient:
         self._base = base_url.rstrip("/")
         self._token = token
         self._http = http
-        self._retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter()
-        self._sleep = sleep
-        self._random = random
-        self._once: OnceByKey[SendResult] = OnceByKey(
-            lambda key: outcome_unknown(
-                f"an earlier send with idempotency key {key!r} may have been delivered"
-            ),
-            remember=remember,
-        )
+        self._retrying = Retrying(_TELEGRAM, retry, sleep=sleep, random=random)
+        self._once: OnceByKey[SendResult] = OnceByKey(_TELEGRAM, remember=remember)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -153,62 +138,52 @@ class BotApiClient:
     async def _deliver(self, request: BotRequest) -> SendResult:
         url = f"{self._base}/bot{self._token}/{request.method}"
         chat = str(request.body.get("chat_id", ""))
-        for attempt in range(1, self._retry.attempts + 1):
-            await self.limiter.acquire(chat)
-            try:
-                response = await self._http.post(url, json=request.body)
-            except NOT_SENT_RETRY as error:
-                failure = _unreachable(error)
-                wait_at_least = 0.0
-            except NOT_SENT_FINAL as error:
-                raise _not_sent(error) from error
-            except httpx.TransportError as error:
-                raise outcome_unknown(
-                    f"no answer from Telegram after the message was sent "
-                    f"({type(error).__name__}); it may have been delivered"
-                ) from error
-            else:
-                answer = _json(response)
-                if response.is_success and answer.get("ok") is True:
-                    return SendResult(_message_id(answer, chat, response), attempt)
-                failure = answer_error(response.status_code, answer)
-                if not failure.retryable:
-                    raise failure
-                wait_at_least = _retry_after(response, answer)
-                if wait_at_least:
-                    self.limiter.hold(chat, wait_at_least)
-            await self._backoff(attempt, wait_at_least, failure)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
-    async def _backoff(self, attempt: int, wait_at_least: float, failure: ProviderError) -> None:
-        """Wait before the next attempt, or raise ``failure`` when there is none."""
-        if attempt >= self._retry.attempts or wait_at_least > self._retry.max_delay:
+        async def post() -> httpx.Response:
+            await self.limiter.acquire(chat)  # each attempt waits for the chat's slot
+            return await self._http.post(url, json=request.body)
+
+        def read(response: httpx.Response, attempt: int) -> SendResult | Retry:
+            return self._read(
+                response,
+                lambda answer: SendResult(_message_id(answer, chat, response), attempt),
+                chat=chat,
+            )
+
+        return await self._retrying.call(post, read)
+
+    def _read(
+        self,
+        response: httpx.Response,
+        result: Callable[[Mapping[str, Any]], T],
+        *,
+        chat: str | None = None,
+    ) -> T | Retry:
+        """``result(answer)`` of an ``ok`` answer; else the failure, retried when Telegram
+        says so (429 holds the ``chat``'s other sends for as long as it asks to wait)."""
+        answer = json_object(response)
+        if response.is_success and answer.get("ok") is True:
+            return result(answer)
+        failure = answer_error(response.status_code, answer)
+        if not failure.retryable:
             raise failure
-        await self._sleep(max(wait_at_least, self._retry.delay(attempt - 1, self._random())))
+        wait_at_least = _retry_after(response, answer)
+        if wait_at_least and chat is not None:
+            self.limiter.hold(chat, wait_at_least)
+        return Retry(failure, wait_at_least)
 
     # -- files -----------------------------------------------------------------------------
 
     async def get_file(self, file_id: str) -> FileInfo:
         """``getFile``: the path to download a customer's file from (files up to 20 MB)."""
         url = f"{self._base}/bot{self._token}/getFile"
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                response = await self._http.post(url, json={"file_id": file_id})
-            except NOT_SENT_FINAL as error:
-                raise _not_sent(error) from error
-            except httpx.TransportError as error:
-                failure = _unreachable(error)
-                wait_at_least = 0.0
-            else:
-                answer = _json(response)
-                if response.is_success and answer.get("ok") is True:
-                    return _file_info(file_id, answer)
-                failure = answer_error(response.status_code, answer)
-                if not failure.retryable:
-                    raise failure
-                wait_at_least = _retry_after(response, answer)
-            await self._backoff(attempt, wait_at_least, failure)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+        def read(response: httpx.Response, attempt: int) -> FileInfo | Retry:
+            return self._read(response, lambda answer: _file_info(file_id, answer))
+
+        return await self._retrying.call(
+            lambda: self._http.post(url, json={"file_id": file_id}), read, safe=True
+        )
 
     @asynccontextmanager
     async def download(self, file_id: str) -> AsyncIterator[FileDownload]:
@@ -237,7 +212,7 @@ class BotApiClient:
                     chunks=response.aiter_bytes(),
                 )
         except httpx.TransportError as error:
-            raise _unreachable(error) from error
+            raise _TELEGRAM.unreachable(error) from error
 
 
 # -- reading Telegram's answers ------------------------------------------------------------------
@@ -245,7 +220,7 @@ class BotApiClient:
 
 def answer_error(status: int, answer: Mapping[str, Any]) -> ProviderError:
     """An ``{"ok": false, ...}`` answer (or none) as a ``ProviderError``."""
-    code = _int(answer.get("error_code"))
+    code = int_or_none(answer.get("error_code"))
     description = answer.get("description")
     message = description if isinstance(description, str) and description else None
     kind = code if code is not None else status
@@ -275,9 +250,9 @@ def _message_id(answer: Mapping[str, Any], chat: str, response: httpx.Response) 
     if result is True:  # setMessageReaction and other calls that make no message
         return ""
     if isinstance(result, Mapping):
-        message_id = _int(result.get("message_id"))
+        message_id = int_or_none(result.get("message_id"))
         where = result.get("chat")
-        chat_id = _int(where.get("id")) if isinstance(where, Mapping) else None
+        chat_id = int_or_none(where.get("id")) if isinstance(where, Mapping) else None
         if message_id is not None:
             return f"{chat_id if chat_id is not None else chat}:{message_id}"
     raise outcome_unknown(
@@ -295,35 +270,5 @@ def _file_info(file_id: str, answer: Mapping[str, Any]) -> FileInfo:
             retryable=False,
             permanent=True,
         )
-    size = _int(result.get("file_size")) if isinstance(result, Mapping) else None
+    size = int_or_none(result.get("file_size")) if isinstance(result, Mapping) else None
     return FileInfo(file_id=file_id, file_path=path, file_size=size)
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _unreachable(error: Exception) -> ProviderError:
-    failure = provider_error(
-        None, f"could not reach Telegram ({type(error).__name__})", retryable=True, permanent=False
-    )
-    failure.__cause__ = error  # raised after the backoff, outside the except block
-    return failure
-
-
-def _not_sent(error: Exception) -> ProviderError:
-    # the URL holds the bot token: only the kind of failure is told
-    return provider_error(
-        None,
-        f"request to Telegram not sent ({type(error).__name__}); check api_base_url",
-        retryable=False,
-        permanent=False,
-    )

@@ -30,7 +30,6 @@ Rules of the module:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,6 +53,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WebhookError
+from adapters.identity import phone_identity, with_plus
 from adapters.whatsapp._payload import Obj
 
 __all__ = ["parse_update", "parse_update_bytes", "phone_identity"]
@@ -328,7 +328,7 @@ def _contact(c: Obj, caption: str | None) -> Content:
         formatted_name=name,
         first_name=first,
         last_name=last,
-        phones=(ContactPhone(phone=_plus(phone)),),
+        phones=(ContactPhone(phone=with_plus(phone)),),
     )
     return Contacts((card,))
 
@@ -354,26 +354,6 @@ def _own_phone(contact: Obj, user: Obj) -> tuple[tuple[str, str], ...]:
         return ()
     identity = phone_identity(contact.text("phone_number"))
     return (identity,) if identity is not None else ()
-
-
-_PUNCTUATION = re.compile(r"[\s\-().\u00a0/]")
-
-
-def _plus(phone: str) -> str:
-    """Telegram writes numbers without the plus (``905321234567``): put it back."""
-    text = _PUNCTUATION.sub("", phone.strip())
-    if text.startswith("00"):
-        text = text[2:]
-    return text if text.startswith("+") else f"+{text}" if text.isdigit() else phone
-
-
-def phone_identity(phone: str) -> tuple[str, str] | None:
-    """``("phone", "+905321234567")`` from a number as a provider wrote it, or None."""
-    text = _plus(phone)
-    digits = text[1:]
-    if not text.startswith("+") or not digits.isdigit() or not 7 <= len(digits) <= 15:
-        return None
-    return ("phone", text)
 
 
 def _name(who: Obj) -> str | None:

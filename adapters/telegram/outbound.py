@@ -55,6 +55,7 @@ from adapters.content import (
     Video,
     Wire,
 )
+from adapters.limits import at_most, card_text, framed, limit, limit_bytes, unique_ids
 
 __all__ = [
     "CALLBACK_DATA_BYTES",
@@ -159,13 +160,7 @@ def _render(chat_id: str, content: Content, location_button: str) -> list[tuple[
 
 def _limit(field: str, value: str, most: int) -> str:
     """``value`` unless it is empty or longer than Telegram allows (in characters)."""
-    if not value:
-        raise ContentError.at(field, "must not be empty")
-    if len(value) > most:
-        raise ContentError.at(
-            field, f"is {len(value)} characters long; Telegram allows at most {most}"
-        )
-    return value
+    return limit(field, value, most, "Telegram")
 
 
 def _text(field: str, text: str) -> str:
@@ -176,29 +171,17 @@ def _caption(field: str, caption: str | None) -> str | None:
     return _limit(field, caption, CAPTION) if caption else None
 
 
+_CALLBACK_DATA = "Telegram's callback_data"
+
+
 def _callback_ids(ids: Sequence[tuple[str, str]]) -> None:
     """Each ``(field, id)`` 1-64 bytes in UTF-8 and used once."""
-    if len(ids) > KEYBOARD_BUTTONS:
-        raise ContentError.at(
-            ids[0][0].split("[", 1)[0],
-            f"Telegram allows at most {KEYBOARD_BUTTONS} keyboard buttons, got {len(ids)}",
-        )
-    seen: dict[str, str] = {}
-    for field, data in ids:
-        if not data:
-            raise ContentError.at(field, "must not be empty")
-        size = len(data.encode("utf-8"))
-        if size > CALLBACK_DATA_BYTES:
-            raise ContentError.at(
-                field,
-                f"is {size} bytes long in UTF-8; Telegram's callback_data allows at most "
-                f"{CALLBACK_DATA_BYTES}",
-            )
-        if data in seen:
-            raise ContentError.at(
-                field, f"{data!r} is also the id of {seen[data]}; ids must differ"
-            )
-        seen[data] = field.removesuffix(".id")
+    if ids:
+        field = ids[0][0].split("[", 1)[0]
+        at_most(field, ids, KEYBOARD_BUTTONS, "keyboard buttons", "Telegram")
+    unique_ids(
+        ids, lambda field, data: limit_bytes(field, data, CALLBACK_DATA_BYTES, _CALLBACK_DATA)
+    )
 
 
 # -- media, locations, contacts -----------------------------------------------------------------
@@ -226,7 +209,7 @@ def _media(
 def _contact(field: str, card: ContactCard) -> tuple[str, Wire]:
     """``sendContact`` with the first phone; a vCard carries the rest of the card."""
     if not card.phones:
-        return "sendMessage", {"text": _text(field, _card_text(card))}
+        return "sendMessage", {"text": _text(field, card_text(card))}
     body: Wire = {
         "phone_number": card.phones[0].phone,
         "first_name": card.first_name or card.formatted_name,
@@ -270,21 +253,7 @@ def _vcard(card: ContactCard) -> str:
     return "\n".join(lines)
 
 
-def _card_text(card: ContactCard) -> str:
-    lines = [card.formatted_name]
-    if card.company or card.job_title:
-        lines.append(", ".join(part for part in (card.job_title, card.company) if part))
-    lines.extend(email.email for email in card.emails)
-    lines.extend(url.url for url in card.urls)
-    return "\n".join(lines)
-
-
 # -- interactive ----------------------------------------------------------------------------------
-
-
-def _framed(header: str | None, body: str, footer: str | None) -> str:
-    """Header and footer texts as lines around the body (Telegram has no such fields)."""
-    return "\n\n".join(part for part in (header, body, footer) if part)
 
 
 def _keyboard(buttons: Sequence[Button]) -> Wire:
@@ -301,10 +270,10 @@ def _reply_buttons(content: ReplyButtons) -> tuple[str, Wire]:
             raise ContentError.at(
                 "header.caption", "a header image, video or document has no caption"
             )
-        caption = _framed(None, content.body, content.footer)
+        caption = framed(None, content.body, content.footer)
         method, body = _media(header, caption, "body")
         return method, {**body, "reply_markup": _keyboard(content.buttons)}
-    text = _text("body", _framed(header, content.body, content.footer))
+    text = _text("body", framed(header, content.body, content.footer))
     return "sendMessage", {"text": text, "reply_markup": _keyboard(content.buttons)}
 
 
@@ -332,7 +301,7 @@ def _list(content: ListMessage) -> tuple[str, Wire]:
             number += 1
             detail = f" — {row.description}" if row.description else ""
             lines.append(f"{number}. {row.title}{detail}")
-    text = _framed(content.header, content.body + "\n\n" + "\n".join(lines), content.footer)
+    text = framed(content.header, content.body + "\n\n" + "\n".join(lines), content.footer)
     keyboard = _keyboard([Button(row.id, row.title) for row in rows])
     return "sendMessage", {"text": _text("body", text), "reply_markup": keyboard}
 

@@ -18,7 +18,7 @@ How sending avoids double messages (the customer must never get the same reply t
   or the bot itself is not set up (wrong token, account blocked or suspended, webhook not
   set, no balance) — neither retryable nor permanent: an operator must act.
 - ``send(..., idempotency_key=k)``: a second send with the same key returns the first
-  one's result instead of sending again (``adapters.telegram.sending.OnceByKey``).
+  one's result instead of sending again (``adapters.http.OnceByKey``).
 """
 
 from __future__ import annotations
@@ -31,16 +31,18 @@ from typing import Any
 import httpx
 import trio
 
-from adapters.errors import OutcomeUnknown, ProviderError
-from adapters.telegram.sending import (
-    NOT_SENT_FINAL,
-    NOT_SENT_RETRY,
+from adapters.errors import ProviderError
+from adapters.http import (
     OnceByKey,
-    named,
+    Provider,
+    Retry,
+    Retrying,
+    RetryPolicy,
+    int_or_none,
+    json_object,
     retry_after_header,
     retry_status,
 )
-from adapters.whatsapp.client import RetryPolicy
 
 __all__ = [
     "NOT_SUBSCRIBED",
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 LABEL = "Viber"
+#: ``check api_base_url`` rather than the failure's text, as for Telegram
+_VIBER = Provider(LABEL, "Viber", secret_url=True)
 NOT_SUBSCRIBED = 6
 TOO_MANY_REQUESTS = 12
 
@@ -82,23 +86,9 @@ class SendResult:
     attempts: int = 1
 
 
-def provider_error(
-    code: int | None,
-    message: str,
-    *,
-    retryable: bool,
-    permanent: bool,
-    http_status: int | None = None,
-) -> ProviderError:
-    """A ``ProviderError`` whose text says Viber."""
-    error = ProviderError(
-        code, message, retryable=retryable, permanent=permanent, http_status=http_status
-    )
-    return named(error, LABEL)
-
-
-def outcome_unknown(message: str) -> OutcomeUnknown:
-    return named(OutcomeUnknown(message), LABEL)
+#: errors whose text says Viber (named for the adapter and the tests)
+provider_error = _VIBER.error
+outcome_unknown = _VIBER.outcome_unknown
 
 
 class ViberClient:
@@ -122,15 +112,8 @@ class ViberClient:
         self._url = f"{base_url.rstrip('/')}/pa/send_message"
         self._headers = {"X-Viber-Auth-Token": auth_token}
         self._http = http
-        self._retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._random = random
-        self._once: OnceByKey[SendResult] = OnceByKey(
-            lambda key: outcome_unknown(
-                f"an earlier send with idempotency key {key!r} may have been delivered"
-            ),
-            remember=remember,
-        )
+        self._retrying = Retrying(_VIBER, retry, sleep=sleep, random=random)
+        self._once: OnceByKey[SendResult] = OnceByKey(_VIBER, remember=remember)
 
     async def send(
         self, body: Mapping[str, Any], *, idempotency_key: str | None = None
@@ -139,47 +122,29 @@ class ViberClient:
         return await self._once.run(idempotency_key, lambda: self._deliver(body))
 
     async def _deliver(self, body: Mapping[str, Any]) -> SendResult:
-        for attempt in range(1, self._retry.attempts + 1):
-            wait_at_least = 0.0
-            try:
-                response = await self._http.post(self._url, json=dict(body), headers=self._headers)
-            except NOT_SENT_RETRY as error:
-                failure = _unreachable(error)
-            except NOT_SENT_FINAL as error:
-                raise provider_error(
-                    None,
-                    f"request to Viber not sent ({type(error).__name__}); check api_base_url",
-                    retryable=False,
-                    permanent=False,
-                ) from error
-            except httpx.TransportError as error:
-                raise outcome_unknown(
-                    f"no answer from Viber after the message was sent ({type(error).__name__}); "
-                    "it may have been delivered"
-                ) from error
-            else:
-                answer = _json(response)
-                if not response.is_success:
-                    failure = _http_error(response, answer)
-                    wait_at_least = retry_after_header(response)
-                else:
-                    status = _int(answer.get("status"))
-                    if status == 0:
-                        return SendResult(_message_token(answer, response), attempt)
-                    failure = status_error(status, answer.get("status_message"))
-                if not failure.retryable:
-                    raise failure
-            await self._backoff(attempt, wait_at_least, failure)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
-
-    async def _backoff(self, attempt: int, wait_at_least: float, failure: ProviderError) -> None:
-        """Wait before the next attempt, or raise ``failure`` when there is none."""
-        if attempt >= self._retry.attempts or wait_at_least > self._retry.max_delay:
-            raise failure
-        await self._sleep(max(wait_at_least, self._retry.delay(attempt - 1, self._random())))
+        return await self._retrying.call(
+            lambda: self._http.post(self._url, json=dict(body), headers=self._headers), _read
+        )
 
 
 # -- reading Viber's answers ---------------------------------------------------------------------
+
+
+def _read(response: httpx.Response, attempt: int) -> SendResult | Retry:
+    """The result of an answer with ``status`` 0, else the failure (retried if retryable)."""
+    answer = json_object(response)
+    wait_at_least = 0.0
+    if not response.is_success:
+        failure = _http_error(response, answer)
+        wait_at_least = retry_after_header(response)
+    else:
+        status = int_or_none(answer.get("status"))
+        if status == 0:
+            return SendResult(_message_token(answer, response), attempt)
+        failure = status_error(status, answer.get("status_message"))
+    if not failure.retryable:
+        raise failure
+    return Retry(failure, wait_at_least)
 
 
 def status_error(status: int | None, status_message: object) -> ProviderError:
@@ -222,23 +187,3 @@ def _message_token(answer: Mapping[str, Any], response: httpx.Response) -> str:
     raise outcome_unknown(
         f"Viber accepted the message (HTTP {response.status_code}) without giving its token"
     )
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _unreachable(error: Exception) -> ProviderError:
-    failure = provider_error(
-        None, f"could not reach Viber ({type(error).__name__})", retryable=True, permanent=False
-    )
-    failure.__cause__ = error  # raised after the backoff, outside the except block
-    return failure

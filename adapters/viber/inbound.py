@@ -48,7 +48,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WebhookError
-from adapters.telegram.inbound import phone_identity
+from adapters.identity import phone_identity
 from adapters.viber.outbound import choice_from_tracking
 from adapters.whatsapp._payload import Obj
 

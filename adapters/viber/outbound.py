@@ -61,6 +61,7 @@ from adapters.content import (
     Video,
     Wire,
 )
+from adapters.limits import card_text, framed, limit
 
 __all__ = [
     "BUTTON_TEXT",
@@ -103,13 +104,7 @@ class Sender:
     avatar: str | None = None
 
     def wire(self) -> Wire:
-        if not self.name:
-            raise ContentError.at("sender_name", "must not be empty")
-        if len(self.name) > SENDER_NAME:
-            raise ContentError.at(
-                "sender_name",
-                f"is {len(self.name)} characters long; Viber allows at most {SENDER_NAME}",
-            )
+        limit("sender_name", self.name, SENDER_NAME, "Viber")
         return {"name": self.name, "avatar": self.avatar} if self.avatar else {"name": self.name}
 
 
@@ -228,13 +223,7 @@ def _render(content: Content, location_button: str) -> list[Wire]:
 
 def _limit(field: str, value: str, most: int) -> str:
     """``value`` unless it is empty or longer than Viber allows (in characters)."""
-    if not value:
-        raise ContentError.at(field, "must not be empty")
-    if len(value) > most:
-        raise ContentError.at(
-            field, f"is {len(value)} characters long; Viber allows at most {most}"
-        )
-    return value
+    return limit(field, value, most, "Viber")
 
 
 def _text(field: str, text: str) -> Wire:
@@ -276,7 +265,7 @@ def _link(media: Video | Document | Audio) -> Wire:
 
 def _contact(field: str, card: ContactCard) -> Wire:
     if not card.phones:
-        return _text(field, _card_text(card))
+        return _text(field, card_text(card))
     name = card.formatted_name
     if len(name) > CONTACT_NAME:
         raise ContentError.at(
@@ -292,25 +281,11 @@ def _contact(field: str, card: ContactCard) -> Wire:
     return {"type": "contact", "contact": {"name": name, "phone_number": phone}}
 
 
-def _card_text(card: ContactCard) -> str:
-    lines = [card.formatted_name]
-    if card.company or card.job_title:
-        lines.append(", ".join(part for part in (card.job_title, card.company) if part))
-    lines.extend(email.email for email in card.emails)
-    lines.extend(url.url for url in card.urls)
-    return "\n".join(lines)
-
-
 # -- keyboards -------------------------------------------------------------------------------
 
 
 def _keyboard(buttons: Sequence[Wire]) -> Wire:
     return {"Type": "keyboard", "DefaultHeight": False, "Buttons": list(buttons)}
-
-
-def _framed(header: str | None, body: str, footer: str | None) -> str:
-    """Header and footer texts as lines around the body (Viber has no such fields)."""
-    return "\n\n".join(part for part in (header, body, footer) if part)
 
 
 def _choices(
@@ -365,9 +340,9 @@ def _message_with_header(content: ReplyButtons | ListMessage, text: str | None) 
                 "header.caption", "a header image, video or document has no caption"
             )
         if isinstance(header, Image):
-            return _picture(header, _framed(None, body, content.footer), "body", "header.")
+            return _picture(header, framed(None, body, content.footer), "body", "header.")
         header = _url(header, "header.")
-    return _text("body", _framed(header, body, content.footer))
+    return _text("body", framed(header, body, content.footer))
 
 
 def _list(content: ListMessage) -> Wire:

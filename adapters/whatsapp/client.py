@@ -20,12 +20,12 @@ How sending avoids double messages (the customer must never get the same reply t
   A send that definitely failed is forgotten, so the same key may try again.
 
 Fetching media is a plain GET, safe to repeat, so it is retried on any transport error.
+The retries and the idempotency memory are every client's: ``adapters.http``.
 """
 
 from __future__ import annotations
 
 import random as _random
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +34,16 @@ from typing import Any
 import httpx
 import trio
 
+from adapters.http import (
+    OnceByKey,
+    Provider,
+    Retry,
+    Retrying,
+    RetryPolicy,
+    json_object,
+    retry_by_status,
+    retry_status,
+)
 from adapters.whatsapp.errors import RE_ENGAGEMENT, OutcomeUnknown, ProviderError, WindowClosed
 
 __all__ = ["GraphClient", "MediaDownload", "MediaInfo", "RetryPolicy", "SendResult"]
@@ -43,30 +53,8 @@ __all__ = ["GraphClient", "MediaDownload", "MediaInfo", "RetryPolicy", "SendResu
 _THROTTLED = frozenset({4, 80007, 130429, 131048, 131056})
 _SET_UP = frozenset({0, 3, 10, 190, 368, 131031, 131042, 131045, 133010})
 
-# Failures that happen before any byte of the request is sent.
-_NOT_SENT_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_NOT_SENT_FINAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    """How often and how patiently one call is retried."""
-
-    attempts: int = 4  # tries in all, the first included
-    base_delay: float = 0.5  # seconds before the first retry, doubled for each next one
-    max_delay: float = 8.0  # no wait is longer (a longer Retry-After ends the retries)
-    jitter: float = 0.5  # share of each wait that is random, so clients spread out
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter must be from 0 to 1")
-
-    def delay(self, retry: int, draw: float) -> float:
-        """The wait before retry number ``retry`` (0 first); ``draw`` is uniform in [0, 1)."""
-        ceiling = min(self.max_delay, self.base_delay * 2.0**retry)
-        return ceiling * (1.0 - self.jitter + self.jitter * draw)
+#: WhatsApp's errors keep their historical text (no channel name without a code)
+_GRAPH = Provider(None, "Graph")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +111,8 @@ class GraphClient:
         self._phone_number_id = phone_number_id
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._http = http
-        self._retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._random = random
-        self._remember = remember
-        self._done: OrderedDict[str, SendResult | None] = OrderedDict()  # None: unknown
-        self._in_flight: dict[str, trio.Event] = {}
+        self._retrying = Retrying(_GRAPH, retry, sleep=sleep, random=random)
+        self._once: OnceByKey[SendResult] = OnceByKey(_GRAPH, remember=remember)
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -140,74 +124,19 @@ class GraphClient:
         Raises ``ProviderError`` (``WindowClosed``, ``OutcomeUnknown``) when Graph did not
         accept it; see the module's docstring for what is retried and what is not.
         """
-        if idempotency_key is None:
-            return await self._deliver(body)
-        key = idempotency_key
-        while True:
-            if key in self._done:
-                result = self._done[key]
-                if result is None:
-                    raise OutcomeUnknown(
-                        f"an earlier send with idempotency key {key!r} may have been delivered"
-                    )
-                return result
-            event = self._in_flight.get(key)
-            if event is None:
-                break
-            await event.wait()
-        event = self._in_flight[key] = trio.Event()
-        try:
-            result = await self._deliver(body)
-        except OutcomeUnknown:
-            self._record(key, None)
-            raise
-        except ProviderError:
-            raise  # definitely not sent: the key may be used again
-        except BaseException:
-            self._record(key, None)  # cancelled mid-send: it may have gone out
-            raise
-        else:
-            self._record(key, result)
-            return result
-        finally:
-            del self._in_flight[key]
-            event.set()
-
-    def _record(self, key: str, result: SendResult | None) -> None:
-        self._done[key] = result
-        while len(self._done) > self._remember:
-            self._done.popitem(last=False)
+        return await self._once.run(idempotency_key, lambda: self._deliver(body))
 
     async def _deliver(self, body: Mapping[str, Any]) -> SendResult:
         url = f"{self._base}/{self._phone_number_id}/messages"
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                response = await self._http.post(url, json=dict(body), headers=self._headers)
-            except _NOT_SENT_RETRY as error:
-                failure = _unreachable(error)
-                wait_at_least = 0.0
-            except _NOT_SENT_FINAL as error:
-                raise _misconfigured(error) from error
-            except httpx.TransportError as error:
-                raise OutcomeUnknown(
-                    f"no answer from Graph after the message was sent ({type(error).__name__}); "
-                    "it may have been delivered"
-                ) from error
-            else:
-                if response.is_success:
-                    return SendResult(_wamid(response), attempt)
-                failure = _graph_error(response)
-                if not _retry_status(response.status_code):
-                    raise failure
-                wait_at_least = _retry_after(response)
-            await self._backoff(attempt, wait_at_least, failure)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
-    async def _backoff(self, attempt: int, wait_at_least: float, failure: ProviderError) -> None:
-        """Wait before the next attempt, or raise ``failure`` when there is none."""
-        if attempt >= self._retry.attempts or wait_at_least > self._retry.max_delay:
-            raise failure
-        await self._sleep(max(wait_at_least, self._retry.delay(attempt - 1, self._random())))
+        def read(response: httpx.Response, attempt: int) -> SendResult | Retry:
+            if response.is_success:
+                return SendResult(_wamid(response), attempt)
+            return retry_by_status(response, _graph_error(response))
+
+        return await self._retrying.call(
+            lambda: self._http.post(url, json=dict(body), headers=self._headers), read
+        )
 
     # -- media ---------------------------------------------------------------------------
 
@@ -218,23 +147,15 @@ class GraphClient:
         """
         url = f"{self._base}/{media_id}"
         params = {"phone_number_id": self._phone_number_id}
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                response = await self._http.get(url, params=params, headers=self._headers)
-            except _NOT_SENT_FINAL as error:
-                raise _misconfigured(error) from error
-            except httpx.TransportError as error:
-                failure = _unreachable(error)
-                wait_at_least = 0.0
-            else:
-                if response.is_success:
-                    return _media_info(media_id, response)
-                failure = _graph_error(response)
-                if not _retry_status(response.status_code):
-                    raise failure
-                wait_at_least = _retry_after(response)
-            await self._backoff(attempt, wait_at_least, failure)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+
+        def read(response: httpx.Response, attempt: int) -> MediaInfo | Retry:
+            if response.is_success:
+                return _media_info(media_id, response)
+            return retry_by_status(response, _graph_error(response))
+
+        return await self._retrying.call(
+            lambda: self._http.get(url, params=params, headers=self._headers), read, safe=True
+        )
 
     @asynccontextmanager
     async def download_media(self, media_id: str) -> AsyncIterator[MediaDownload]:
@@ -261,29 +182,8 @@ class GraphClient:
 # -- reading Graph's answers ---------------------------------------------------------------
 
 
-def _retry_status(status: int) -> bool:
-    return status == 429 or status >= 500
-
-
-def _retry_after(response: httpx.Response) -> float:
-    """Seconds from a ``Retry-After: <seconds>`` header, 0 when absent or a date."""
-    value = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 0.0
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _wamid(response: httpx.Response) -> str:
-    messages = _json(response).get("messages")
+    messages = json_object(response).get("messages")
     if isinstance(messages, list) and messages and isinstance(messages[0], dict):
         wamid = messages[0].get("id")
         if isinstance(wamid, str) and wamid:
@@ -294,7 +194,7 @@ def _wamid(response: httpx.Response) -> str:
 
 
 def _media_info(media_id: str, response: httpx.Response) -> MediaInfo:
-    data = _json(response)
+    data = json_object(response)
     url = data.get("url")
     if not isinstance(url, str) or not url:
         raise ProviderError(
@@ -315,7 +215,7 @@ def _media_info(media_id: str, response: httpx.Response) -> MediaInfo:
 def _graph_error(response: httpx.Response) -> ProviderError:
     """Graph's ``{"error": {...}}`` answer as a ``ProviderError`` (or ``WindowClosed``)."""
     status = response.status_code
-    error = _json(response).get("error")
+    error = json_object(response).get("error")
     error = error if isinstance(error, dict) else {}
     code = error.get("code") if isinstance(error.get("code"), int) else None
     subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
@@ -331,7 +231,7 @@ def _graph_error(response: httpx.Response) -> ProviderError:
             details=details,
             trace_id=trace,
         )
-    retryable = _retry_status(status) or code in _THROTTLED
+    retryable = retry_status(status) or code in _THROTTLED
     permanent = not retryable and status not in (401, 403) and code not in _SET_UP
     return ProviderError(
         code,
@@ -342,18 +242,4 @@ def _graph_error(response: httpx.Response) -> ProviderError:
         subcode=subcode,
         details=details,
         trace_id=trace,
-    )
-
-
-def _unreachable(error: Exception) -> ProviderError:
-    failure = ProviderError(
-        None, f"could not reach Graph ({type(error).__name__})", retryable=True, permanent=False
-    )
-    failure.__cause__ = error  # raised after the backoff, outside the except block
-    return failure
-
-
-def _misconfigured(error: Exception) -> ProviderError:
-    return ProviderError(
-        None, f"request to Graph not sent: {error}", retryable=False, permanent=False
     )

@@ -41,6 +41,7 @@ from adapters.content import (
     Video,
     Wire,
 )
+from adapters.limits import at_most, compact, limit, unique_ids
 from adapters.whatsapp.errors import WindowClosed
 
 __all__ = ["SERVICE_WINDOW_S", "build_message", "check_window", "window_open"]
@@ -113,7 +114,7 @@ def _render(content: Content) -> tuple[str, Any]:
         case Image() | Video() | Document() | Audio() | Sticker():
             return content.kind, _media(content)
         case Location():
-            return "location", _compact(
+            return "location", compact(
                 {
                     "latitude": content.latitude,
                     "longitude": content.longitude,
@@ -152,38 +153,20 @@ def _render(content: Content) -> tuple[str, Any]:
 
 def _limit(field: str, value: str | None, most: int, *, required: bool = True) -> None:
     """Refuse an empty required text, or one longer than WhatsApp allows."""
-    if not value:
-        if required:
-            raise ContentError.at(field, "must not be empty")
-        return
-    if len(value) > most:
-        raise ContentError.at(
-            field, f"is {len(value)} characters long; WhatsApp allows at most {most}"
-        )
+    if value or required:
+        limit(field, value or "", most, "WhatsApp")
 
 
 def _count(field: str, items: tuple[object, ...], most: int, what: str) -> None:
     """Between one and ``most`` items; ``what`` names them in the message ("reply buttons")."""
     if not items:
         raise ContentError.at(field, f"at least one of the {what} is needed")
-    if len(items) > most:
-        raise ContentError.at(field, f"WhatsApp allows at most {most} {what}, got {len(items)}")
+    at_most(field, items, most, what, "WhatsApp")
 
 
 def _unique(ids: list[tuple[str, str]], most: int) -> None:
     """Each ``(field, id)`` non-empty, at most ``most`` long, and used once."""
-    seen: dict[str, str] = {}
-    for field, item in ids:
-        _limit(field, item, most)
-        if item in seen:
-            raise ContentError.at(
-                field, f"{item!r} is also the id of {seen[item]}; ids must differ"
-            )
-        seen[item] = field.removesuffix(".id")
-
-
-def _compact(wire: Wire) -> Wire:
-    return {key: value for key, value in wire.items() if value is not None}
+    unique_ids(ids, lambda field, item: _limit(field, item, most))
 
 
 # -- payloads ------------------------------------------------------------------------------------
@@ -215,7 +198,7 @@ def _header(header: str | Image | Video | Document | None) -> Wire | None:
 def _texts(body: str, footer: str | None) -> Wire:
     _limit("body", body, 1024)
     _limit("footer", footer, 60, required=False)
-    return _compact({"body": {"text": body}, "footer": {"text": footer} if footer else None})
+    return compact({"body": {"text": body}, "footer": {"text": footer} if footer else None})
 
 
 def _reply_buttons(content: ReplyButtons) -> Wire:
@@ -224,7 +207,7 @@ def _reply_buttons(content: ReplyButtons) -> Wire:
     for i, button in enumerate(content.buttons):
         _limit(f"buttons[{i}].title", button.title, 20)
     buttons = [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in content.buttons]
-    return _compact(
+    return compact(
         {
             "type": "button",
             "header": _header(content.header),
@@ -255,18 +238,18 @@ def _list(content: ListMessage) -> Wire:
             _limit(f"sections[{s}].rows[{r}].title", row.title, 24)
             _limit(f"sections[{s}].rows[{r}].description", row.description, 72, required=False)
     sections = [
-        _compact(
+        compact(
             {
                 "title": section.title,
                 "rows": [
-                    _compact({"id": r.id, "title": r.title, "description": r.description})
+                    compact({"id": r.id, "title": r.title, "description": r.description})
                     for r in section.rows
                 ],
             }
         )
         for section in content.sections
     ]
-    return _compact(
+    return compact(
         {
             "type": "list",
             "header": _header(content.header),
@@ -280,7 +263,7 @@ def _commerce(content: Product | ProductList | Catalog) -> Wire:
     if isinstance(content, Product):
         _limit("body", content.body, 1024, required=False)
         _limit("footer", content.footer, 60, required=False)
-        return _compact(
+        return compact(
             {
                 "type": "product",
                 "body": {"text": content.body} if content.body else None,
@@ -292,13 +275,13 @@ def _commerce(content: Product | ProductList | Catalog) -> Wire:
             }
         )
     if isinstance(content, Catalog):
-        parameters = _compact(
+        parameters = compact(
             {"thumbnail_product_retailer_id": content.thumbnail_product_retailer_id}
         )
         return {
             "type": "catalog_message",
             **_texts(content.body, content.footer),
-            "action": _compact({"name": "catalog_message", "parameters": parameters or None}),
+            "action": compact({"name": "catalog_message", "parameters": parameters or None}),
         }
     _limit("header", content.header, 60)
     _count("sections", content.sections, 10, "sections")
@@ -359,7 +342,7 @@ def _component(i: int, component: TemplateComponent) -> Wire:
 
 def _card(card: ContactCard) -> Wire:
     """A contact card; Graph wants some name part besides ``formatted_name``."""
-    name = _compact(
+    name = compact(
         {
             "formatted_name": card.formatted_name,
             "first_name": card.first_name,
@@ -372,10 +355,8 @@ def _card(card: ContactCard) -> Wire:
     if len(name) == 1:
         name["first_name"] = card.formatted_name
     wire = card.to_wire()
-    org = _compact(
-        {"company": card.company, "department": card.department, "title": card.job_title}
-    )
-    return _compact(
+    org = compact({"company": card.company, "department": card.department, "title": card.job_title})
+    return compact(
         {
             "name": name,
             "phones": wire.get("phones") or None,
