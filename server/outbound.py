@@ -132,8 +132,10 @@ class Outbox:
         async for entry_id, item in inbox:
             try:
                 await self._deliver(entry_id, item)
-            except Exception:  # never let one message stop the worker
+            except Exception as error:  # a bug: never strand the message, nor stop the worker
                 logger.exception("outbound message %s could not be handled", item.get("message_id"))
+                failure = {"code": "internal_error", "message": f"not sent: {error!r}"[:300]}
+                self._failed(entry_id, item, failure)
 
     async def _deliver(self, entry_id: str, item: dict[str, Any]) -> None:
         storage = self.services.storage

@@ -47,7 +47,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from actors.errors import BadRequest, SwitchboardError
 from actors.events import Event
-from actors.messages import Inbound
+from actors.messages import Describe, Inbound
 from actors.routing.model import Channel, ConversationStatus
 from adapters.base import ChannelAdapter
 from adapters.content import content_from_wire
@@ -274,8 +274,8 @@ class CustomerSocket:
             self._overflowed = True
             self._out.close()  # the writer hangs up: the transcript catches them up
             return False
-        except trio.ClosedResourceError:
-            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return False  # the socket is closing: the transcript shows it on the next visit
         return True
 
     async def run(self) -> None:
@@ -489,14 +489,21 @@ class CustomerSocket:
         cid = self.customer.conversation_id if self.customer is not None else None
         if cid is None:
             return 0
-        read = partial(self.chat.services.storage.conversation, cid)
-        state = await trio.to_thread.run_sync(read, abandon_on_cancel=True)
-        if state is None or state.status is ConversationStatus.RESOLVED:
+        # the conversation actor, not storage: its participants right now (a snapshot in
+        # storage may lag the assignment the agent has already been told of)
+        address = self.chat.services.routing.conversations.get(cid)
+        if address is None:
+            return 0
+        try:
+            state = await Bridge.current().ask(address, Describe(), timeout=5.0)
+        except (trio.TooSlowError, SwitchboardError):
+            return 0
+        if state["status"] == ConversationStatus.RESOLVED.value:
             return 0
         sinks = self.chat.services.routing.agent_sinks
         event = ConversationTyping(cid, on)
         pushed = 0
-        for agent_id in {state.agent_id, *state.invited} - {None}:
+        for agent_id in {state["agent_id"], *state["invited"]} - {None}:
             for sink in tuple(sinks.get(str(agent_id), ())):
                 sink.push(event)
                 pushed += 1
