@@ -32,6 +32,7 @@ from actors.messages import (
     Describe,
     EngagementChanged,
     Enqueue,
+    Inbound,
     Invite,
     Offer,
     Park,
@@ -82,7 +83,9 @@ class ConversationActor(RoutingActor[ConversationState]):
     """Owns one conversation: its status, its agent, its participants."""
 
     def on_start(self) -> None:
-        self._held: list[object] = []  # customer messages waiting for an unpark decision
+        # customer messages no agent has seen yet (waiting in the queue, or for an unpark
+        # decision), with what arrived, so a resolve that overtakes them can pass them on
+        self._held: list[tuple[object, Inbound]] = []
         self._unparking = False
         self._transfer: tuple[int, AgentId | None] | None = None
         state = self.state
@@ -190,21 +193,29 @@ class ConversationActor(RoutingActor[ConversationState]):
             },
         )
         if state.status is ConversationStatus.PARKED:
-            self._hold(event)
+            self._hold(event, inbound)
             self._unpark()
         elif state.agent_id is not None:
             self._tell_participants(event)
         else:
-            self._hold(event)  # queued or in a flow: the agent who takes it gets them
+            self._hold(event, inbound)  # queued or in a flow: the agent who takes it gets them
 
     def _flush_held(self) -> None:
         held, self._held = self._held, []
-        for event in held:
+        for event, _inbound in held:
             self._tell_participants(event)
 
-    def _hold(self, event: object) -> None:
+    def _hold(self, event: object, inbound: Inbound) -> None:
         if len(self._held) < _HOLD_LIMIT:
-            self._held.append(event)
+            self._held.append((event, inbound))
+
+    def _pass_on_unseen(self) -> None:
+        """Resolved with customer messages no agent saw (the customer wrote while the agent
+        closed the chat): they go back to the directory, which opens a new conversation."""
+        held, self._held = self._held, []
+        for _event, inbound in held:
+            self._log("rerouted", provider_message_id=inbound.provider_message_id)
+            self.routing.directory.tell(Reroute(inbound, self.state.conversation_id))
 
     def _unpark(self) -> None:
         if self._unparking:
@@ -437,6 +448,7 @@ class ConversationActor(RoutingActor[ConversationState]):
                 self._push(participant, event)
             self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved"))
         self._engagement(holder, closed=True)
+        self._pass_on_unseen()  # after the closing notice: the new one links to this one
 
     def _requeue(self, agent_id: AgentId, reason: str) -> None:
         state = self.state

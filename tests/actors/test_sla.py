@@ -7,8 +7,24 @@ from collections.abc import Iterator
 import pytest
 
 from actors.errors import InvalidTransition
-from actors.events import AgentChanged, ConversationChanged, QueueChanged, SlaAlert
-from actors.messages import Describe, Inbound, Park, SetStatus, Transfer, UpdateProfile
+from actors.events import (
+    AgentChanged,
+    ConversationAssigned,
+    ConversationChanged,
+    ConversationMessage,
+    QueueChanged,
+    SlaAlert,
+)
+from actors.messages import (
+    CustomerMessage,
+    Describe,
+    Inbound,
+    Park,
+    Resolve,
+    SetStatus,
+    Transfer,
+    UpdateProfile,
+)
 from actors.routing.model import (
     AgentState,
     AgentStatus,
@@ -154,3 +170,37 @@ def test_a_refused_transfer_of_a_parked_chat_changes_nothing(
     assert len(desk.events) == seen  # no "transferred" for a step that did not happen
     assert routing.agent("ayse").ask(Describe())["parked"] == ["conv_1"]
     assert conversation.ask(Describe())["status"] == "parked"
+
+
+def test_a_message_that_crosses_the_agent_s_resolve_opens_a_new_conversation(
+    center: tuple[Routing, Runtime, VirtualClock],
+) -> None:
+    """The customer writes to a parked chat while the agent resolves it: nobody saw that
+    message, so it must not end in a closed conversation — it starts a new one."""
+    routing, runtime, _clock = center
+    desk = Sink()
+    routing.connect("ayse", desk)
+    routing.agent("ayse").ask(SetStatus(AgentStatus.ONLINE))
+    _write(routing)
+    runtime.settle()
+    old = routing.conversation("conv_1")
+    old.ask(Park("ayse"))
+    runtime.settle()
+    customer = old.ask(Describe())["customer_id"]
+    late = Inbound(Channel.WHATSAPP, "acc", "905321112233", "m-late", 0.0,
+                   {"kind": "text", "body": "bir sorum daha var"})  # fmt: skip
+    # in this order on the conversation's mailbox: the message (it asks ayse to unpark),
+    # then her resolve, which arrives before her answer to the unpark can
+    old.tell(CustomerMessage(late, customer))
+    old.ask(Resolve("ayse", "done"))
+    runtime.settle()
+    assert old.ask(Describe())["status"] == "resolved"
+    new = routing.conversation("conv_2").ask(Describe())
+    assert new["previous_conversation_id"] == "conv_1"
+    assert new["messages"] == 1
+    # it reaches an agent: ayse, the customer's last agent, has room again
+    assigned = [e for e in desk.events if isinstance(e, ConversationAssigned)]
+    assert [e.conversation_id for e in assigned] == ["conv_1", "conv_2"]
+    shown = [e for e in desk.events if isinstance(e, ConversationMessage)
+             and e.message.get("provider_message_id") == "m-late"]  # fmt: skip
+    assert [e.conversation_id for e in shown] == ["conv_2"]
