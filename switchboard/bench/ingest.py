@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--requests", type=int, default=4_000)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None, help="steady webhooks/s")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (best counts)")
