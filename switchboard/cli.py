@@ -66,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--data-dir", metavar="DIR", default="./data",
                            help="the embedded server's data directory")  # fmt: skip
 
-    loadtest = commands.add_parser("loadtest", help="simulated customers and agents")
-    loadtest.add_argument("--json", action="store_true", help="last stdout line is JSON")
+    commands.add_parser(
+        "loadtest",
+        help="simulated customers and agents (switchboard loadtest --help)",
+        add_help=False,
+        usage="switchboard loadtest [--url URL] [--seconds S] [--rate R] ... [--json]",
+    )
     return parser
 
 
@@ -165,10 +169,10 @@ def _retention(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _loadtest(args: argparse.Namespace) -> int:
-    # A later issue: simulated customers and agents (docs/ will describe the flags).
-    print("switchboard loadtest: not available yet", file=sys.stderr)
-    return EXIT_USAGE
+def _loadtest(rest: list[str]) -> int:
+    from switchboard import loadtest  # noqa: PLC0415 -- trio, clients: only when load testing
+
+    return loadtest.main(rest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "bench":
         return _bench(args, rest)
     if args.command == "loadtest":
-        return _loadtest(args)
+        return _loadtest(rest)
     if args.command == "retention":
         return _retention(args)
     if rest:

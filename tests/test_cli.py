@@ -81,9 +81,11 @@ def test_discover_returns_the_registry() -> None:
     assert all(isinstance(b, Benchmark) for b in found.values())
 
 
-def test_loadtest_is_not_available_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["loadtest", "--json", "--rate", "3"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_loadtest_refuses_bad_flags_with_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["loadtest", "--rate", "-3"])
+    assert exited.value.code == 2
+    assert "--rate" in capsys.readouterr().err
 
 
 def test_serve_with_a_bad_config_exits_2(

@@ -1,0 +1,9 @@
+"""``python -m switchboard.loadtest``: the same as ``switchboard loadtest``."""
+
+from __future__ import annotations
+
+import sys
+
+from switchboard.loadtest import main
+
+sys.exit(main())
