@@ -65,6 +65,7 @@ class Customers:
         self.arrivals = random.Random(f"{seed}:arrivals")
         self.choices = random.Random(f"{seed}:customers")
         self.handles = random.Random(f"{seed}:handle-times")
+        self.returns = random.Random(f"{seed}:returns")
         self.channels = scenario.channels
         self._heap: list[tuple[float, int, _Due]] = []
         self._order = itertools.count()
@@ -129,7 +130,7 @@ class Customers:
     def come_back(self, customer: int, channel: str) -> None:
         """The agent parked the chat and asked the customer to write again later."""
         scenario = self.sim.scenario
-        at = trio.current_time() + self.choices.expovariate(1 / scenario.return_after_s)
+        at = trio.current_time() + self.returns.expovariate(1 / scenario.return_after_s)
         if at < self.end:
             self.came_back += 1
             self._message(customer, channel, at)
