@@ -273,7 +273,7 @@ class Simulation:
             "unsigned_delivered": counts["unsigned_delivered"],
             "unknown_deliveries": ledger.unknown_deliveries,
             "send_lag_ms": percentiles(ledger.send_lags),
-            "customers": self.customers.arrived,
+            "customers": len({m.customer for m in ledger.messages.values()}),
             "customers_came_back": self.customers.came_back,
             "conversations": len(ledger.activations),
             "peak_chats_per_agent": max((h.peak for h in ledger.holdings.values()), default=0),
