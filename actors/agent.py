@@ -56,6 +56,8 @@ class AgentActor(RoutingActor[AgentState]):
         self._round = 0
         self._owed: list[str] = []  # queues not yet asked in this round
         state = self.state
+        if not state.status_since:  # a new agent: in its status (offline) from now on
+            state = self.state = evolve(state, status_since=self.clock.now())
         if not self._sinks and not state.connected and state.disconnected_at is not None:
             # restored while its grace period runs (a restart of the server): the period
             # goes on from when it began

@@ -8,7 +8,11 @@ actors push (in batches, never blocking an actor), the other reads commands and
 carries each out by asking the actor that owns the fact — the conversation for
 park / resolve / transfer / invite / messages, the agent for its status, the
 queue for a manual pick.  Every command may carry a ``ref``; its answer is an
-``ack`` (with the result) or an ``error`` with a code and a message.
+``ack`` (with the result) or an ``error`` with a code and a message.  Answers go
+through the same sink as the events, behind them: an actor pushes the events a
+command causes before it replies, so a client never reads a command's ``ack``
+before an event that happened ahead of it (a message held for the agent, the
+``conversation.resolved`` of its own resolve).
 
 Frames are JSON text, or msgpack binary; the server answers in the form the
 client last spoke.  A client that cannot keep up (``limits.ws_send_buffer``
@@ -100,6 +104,15 @@ class Frames:
         return "msgpack" if self.binary else "JSON"
 
 
+class Answer:
+    """A command's ``ack`` or ``error``, queued in the connection's sink like an event."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: dict[str, Any]) -> None:
+        self.frame = frame
+
+
 class AgentSession:
     """One open ``/ws/agent`` connection of one agent."""
 
@@ -157,7 +170,12 @@ class AgentSession:
         try:
             async for batch in self.sink:
                 for event in batch:
-                    wire = event.to_wire() if isinstance(event, Event) else {"type": "event"}
+                    if isinstance(event, Answer):
+                        wire = event.frame
+                    elif isinstance(event, Event):
+                        wire = event.to_wire()
+                    else:
+                        wire = {"type": "event"}
                     await self._send(wire)
         except SlowConsumer as slow:
             logger.warning("agent %s: %s; disconnecting", self.agent_id, slow.reason)
@@ -178,15 +196,19 @@ class AgentSession:
                     raise BadRequest(f"unknown command type {kind!r}", code="unknown_type")
                 result = await handler(frame)
                 COMMANDS.labels(kind, "ok").inc()
-                await self._send({"type": "ack", "ref": ref, **({"result": result} if result
-                                  is not None else {})})  # fmt: skip
+                self._answer({"type": "ack", "ref": ref, **({"result": result} if result
+                              is not None else {})})  # fmt: skip
             except SwitchboardError as error:
                 COMMANDS.labels(kind if kind in self._commands else "unknown", error.code).inc()
-                await self._send({"type": "error", "ref": ref, **error.to_dict()})
+                self._answer({"type": "error", "ref": ref, **error.to_dict()})
             except trio.TooSlowError:
-                await self._send(
+                self._answer(
                     {"type": "error", "ref": ref, "code": "timeout", "message": "no answer"}
                 )
+
+    def _answer(self, frame: dict[str, Any]) -> None:
+        """Queue a command's answer behind the events already pushed (see the module doc)."""
+        self.sink.push(Answer(frame))
 
     async def _send(self, value: dict[str, Any]) -> None:
         async with self._send_lock:

@@ -14,7 +14,9 @@ later, which unparks it); after an exponential handle time from the moment it go
 chat, it resolves it under a topic.  Now and then an agent steps away (``away``, then
 ``online`` again) or loses its connection; on reconnecting, the ``hello`` replaces its
 view of what it holds, and it reads each chat's transcript (``conversation.get``) for
-customer messages that came while it was gone.
+customer messages that came while it was gone — and those of chats it was resolving when
+the connection dropped (the resolve may have been carried out without its answer, and
+with the messages pushed ahead of it still on the way).
 
 Erlang mode: capacity 1, no replies, no park, no think time, no drops; a chat is resolved
 exactly its customer's pre-drawn handle time after ``conversation.assigned`` reached the
@@ -156,6 +158,12 @@ class SimAgent:
         now = trio.current_time()
         self.ledger.hello(self.agent_id, active, parked, now)
         held = set(active) | set(parked)
+        # a resolve sent on the lost connection may have been carried out while what the
+        # conversation pushed before it was still on its way: read those transcripts too
+        unsure = [
+            cid for cid, chat in self.chats.items()
+            if cid not in held and not math.isnan(chat.resolve_sent)
+        ]  # fmt: skip
         for conversation_id in list(self.chats):
             if conversation_id not in held:
                 self._forget(conversation_id)
@@ -165,9 +173,9 @@ class SimAgent:
             if chat is None:
                 chat = self._take(conversation_id, now)
             chat.parked = conversation_id in parked
-        if not first and held:
+        if not first and (held or unsure):
             assert self._nursery is not None
-            self._nursery.start_soon(self._catch_up, sorted(held))
+            self._nursery.start_soon(self._catch_up, sorted(held) + sorted(unsure))
 
     async def _catch_up(self, conversation_ids: list[str]) -> None:
         """Customer messages that came while the socket was gone: from each transcript."""

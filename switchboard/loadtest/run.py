@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--server-log", type=Path, metavar="FILE", help="self-started server: write its log here"
     )
     where.add_argument(
+        "--server-data",
+        type=Path,
+        metavar="DIR",
+        help="self-started server: keep its data (embedded Redis files) here, for inspection",
+    )
+    where.add_argument(
         "--keep", action="store_true", help="with --url: keep the run's queue, agents and accounts"
     )
     add("--json", action="store_true", help="print one JSON object as the last line of stdout")
@@ -274,20 +280,26 @@ async def _play(args: argparse.Namespace, scenario: Scenario, view: LiveView) ->
             )
             result["server"] = {"url": args.url, "self_started": False}
         else:
-            result = await _self_started(scenario, provider, view, args.server_log)
+            result = await _self_started(
+                scenario, provider, view, args.server_log, args.server_data
+            )
         result["replies_reached_customers"] = sum(provider.replies.values())
         nursery.cancel_scope.cancel()
     return result
 
 
 async def _self_started(
-    scenario: Scenario, provider: FakeProvider, view: LiveView, log: Path | None
+    scenario: Scenario,
+    provider: FakeProvider,
+    view: LiveView,
+    log: Path | None,
+    keep_data: Path | None = None,
 ) -> dict[str, Any]:
     from switchboard.bench.harness import ServerProcess  # noqa: PLC0415 -- server imports
 
     token = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="switchboard-loadtest-") as tmp:
-        data_dir = Path(tmp) / "data"
+        data_dir = keep_data if keep_data is not None else Path(tmp) / "data"
         await trio.to_thread.run_sync(workspace.seed_admin, data_dir, token)
         env = {"SWITCHBOARD_LIMITS_WS_SEND_BUFFER": "100000"}
         server = ServerProcess(data_dir, env=env)

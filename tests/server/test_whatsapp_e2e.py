@@ -445,3 +445,33 @@ async def test_a_reconnect_within_the_grace_period_keeps_status_and_chats(
         message = await again.expect("conversation.message")
         assert message["conversation_id"] == cid
         nursery.cancel_scope.cancel()
+
+
+async def test_a_command_s_ack_comes_after_the_events_that_happened_before_it(
+    server: Server,
+) -> None:
+    """Messages that waited in the queue are pushed on assignment; an agent who resolves
+    at once still reads every one of them, and its own ``conversation.resolved``, before
+    the resolve's ``ack``."""
+    wa_id = "905320000088"
+    for n in range(12):
+        answer = await server.post(_text_webhook(f"mesaj {n}", f"wamid.O{n}", wa_id=wa_id))
+        assert answer.status_code == 200
+    async with trio.open_nursery() as nursery:
+        mehmet = await _connect(server, "demo-mehmet", nursery)
+        # offline since the server started, not since 1970
+        assert 0 <= mehmet.seen[0]["agent"]["seconds_in_status"] < 60
+        online = await mehmet.command("status.set", status="online")
+        if not any(f["type"] == "conversation.assigned" for f in mehmet.seen):
+            await mehmet.expect("conversation.assigned")
+        assigned = next(f for f in mehmet.seen if f["type"] == "conversation.assigned")
+        cid = assigned["conversation_id"]
+        ack = await mehmet.command("conversation.resolve", conversation_id=cid, topic="billing")
+        assert ack["type"] == "ack"
+        frames = [f for f in mehmet.seen[mehmet.seen.index(assigned) + 1 :] if f is not online]
+        bodies = [
+            f["message"]["content"]["body"] for f in frames if f["type"] == "conversation.message"
+        ]
+        assert bodies == [f"mesaj {n}" for n in range(12)]
+        assert [f["type"] for f in frames][-2:] == ["conversation.resolved", "ack"]
+        nursery.cancel_scope.cancel()
