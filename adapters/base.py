@@ -28,7 +28,9 @@ __all__ = [
     "CallEvent",
     "ChannelAdapter",
     "Headers",
+    "InboundFile",
     "InboundItem",
+    "LinkMediaSource",
     "MediaSource",
     "MediaStream",
     "OutboundItem",
@@ -75,6 +77,22 @@ class CallEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundFile:
+    """A customer's file that came whole inside the webhook: no provider keeps it.
+
+    The server keeps it in its blob store (``storage.blobs``, on disk, never in Redis)
+    before it accepts the messages, which name it by ``media_id``.  The id must be a blob
+    id (``eml_…``) derived from what identifies the file, so a provider's retry of the
+    webhook names the same file instead of keeping a second copy.
+    """
+
+    media_id: str
+    data: bytes = field(repr=False)
+    mime_type: str = "application/octet-stream"
+    filename: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookResult:
     """Everything one webhook POST carried."""
 
@@ -85,6 +103,8 @@ class WebhookResult:
     ignored: tuple[str, ...] = ()
     #: a body to answer the webhook with instead of the default (a provider may want one)
     answer: Mapping[str, Any] | None = None
+    #: files the messages name that came inside the POST (kept before the messages)
+    files: tuple[InboundFile, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +140,29 @@ class MediaSource(Protocol):
         self, media_id: str, settings: Mapping[str, str], http: httpx.AsyncClient
     ) -> AbstractAsyncContextManager[MediaStream]:
         """Open the media file ``media_id`` of this account; ``ProviderError`` if gone."""
+        ...
+
+
+@runtime_checkable
+class LinkMediaSource(Protocol):
+    """An adapter whose provider hands the customer's media over as a URL (Messenger,
+    Instagram, Viber, Mailgun's stored mail): the URL is kept in the message's content.
+
+    The server's media endpoint calls this only with the ``url`` of a media object of one
+    of the conversation's *inbound* messages (what the provider sent), never with one a
+    client supplied; the adapter still refuses hosts outside its allow-list
+    (``adapters.links``), and adds what the provider wants (credentials, limits).
+    """
+
+    def media_link(
+        self,
+        url: str,
+        settings: Mapping[str, str],
+        http: httpx.AsyncClient,
+        *,
+        mime_type: str | None = None,
+    ) -> AbstractAsyncContextManager[MediaStream]:
+        """Open the file at ``url``; ``ProviderError`` (``adapters.links``' kinds) if not."""
         ...
 
 

@@ -9,6 +9,10 @@ passes the raw body here *before* parsing it.  Subscribing a webhook URL is a GE
 
 Both checks compare in constant time and fail closed: anything missing, malformed, or
 checked against an empty secret is refused.
+
+Media of Messenger and Instagram messages arrive as links to Meta's CDN;
+:data:`MEDIA_HOSTS` are the hosts (and their subdomains) the server fetches them from
+when an account sets no ``media_hosts`` of its own (``adapters.links``).
 """
 
 from __future__ import annotations
@@ -18,9 +22,18 @@ import hmac
 import string
 from collections.abc import Mapping
 
-__all__ = ["SIGNATURE_HEADER", "sign", "verification_challenge", "verify_signature"]
+__all__ = [
+    "MEDIA_HOSTS",
+    "SIGNATURE_HEADER",
+    "sign",
+    "verification_challenge",
+    "verify_signature",
+]
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+#: Meta's CDNs: scontent…fbcdn.net, video…fbcdn.net, cdn.fbsbx.com and lookaside.fbsbx.com
+#: (Instagram's ig_messaging_cdn), scontent…cdninstagram.com
+MEDIA_HOSTS = ("fbcdn.net", "fbsbx.com", "cdninstagram.com")
 _PREFIX = "sha256="
 _HEX = frozenset(string.hexdigits)
 

@@ -33,12 +33,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import json
 import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any, ClassVar, Protocol
 
@@ -49,6 +48,7 @@ import trio
 from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import Content, ContentError, content_from_wire
 from adapters.errors import ProviderError, SignatureError, WebhookError
+from storage.blobs import BlobStore, BlobTooLarge, read_chunks
 
 __all__ = [
     "AGENT_KINDS",
@@ -334,60 +334,56 @@ class Upload:
         return wire
 
 
-class UploadTooLarge(ValueError):
+class UploadTooLarge(BlobTooLarge):
     """An upload over its account's limit (nothing is kept)."""
 
 
 class UploadStore:
-    """Customers' files under one directory: ``{media_id}`` and ``{media_id}.json``.
+    """Customers' files in the server's blob store (``storage.blobs``): ``{media_id}`` and
+    ``{media_id}.json``, ids ``wcu_`` + 128 random bits.
 
     Blocking file operations: the server calls them in a worker thread.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.blobs = BlobStore(root)
 
     def save(
         self, source: IO[bytes], *, account: str, customer_ref: str, filename: str,
         mime_type: str, limit: int,
     ) -> Upload:  # fmt: skip
         """Copy ``source`` in (at most ``limit`` bytes, else ``UploadTooLarge``)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         media_id = f"wcu_{secrets.token_urlsafe(16)}"
-        path = self.root / media_id
-        digest, size = hashlib.sha256(), 0
+        record = {"account": account, "customer_ref": customer_ref,
+                  "filename": _safe_filename(filename), "mime_type": mime_type}  # fmt: skip
         try:
-            with path.open("xb") as out:
-                while chunk := source.read(64 * 1024):
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadTooLarge(f"file over {limit} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-            upload = Upload(media_id, account, customer_ref, _safe_filename(filename),
-                            mime_type, size, digest.hexdigest())  # fmt: skip
-            (self.root / f"{media_id}.json").write_text(json.dumps(asdict(upload)))
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+            kept = self.blobs.write(media_id, source, record, limit=limit)
+        except BlobTooLarge as error:
+            raise UploadTooLarge(str(error)) from None
+        upload = _upload(kept)
+        assert upload is not None  # written just now, with every field
         return upload
 
     def find(self, media_id: str) -> Upload | None:
         if not _UPLOAD_ID.match(media_id):
-            return None  # never a path outside the directory
-        try:
-            record = json.loads((self.root / f"{media_id}.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return Upload(**record)
+            return None  # never a path outside the directory, nor another kind of blob
+        record = self.blobs.record(media_id)
+        return None if record is None else _upload(record)
 
     def path(self, upload: Upload) -> Path:
-        return self.root / upload.media_id
+        return self.blobs.path(upload.media_id)
 
     def delete(self, media_id: str) -> None:
         if _UPLOAD_ID.match(media_id):
-            for path in (self.root / media_id, self.root / f"{media_id}.json"):
-                path.unlink(missing_ok=True)
+            self.blobs.delete(media_id)
+
+
+def _upload(record: Mapping[str, Any]) -> Upload | None:
+    try:
+        return Upload(**{f.name: record[f.name] for f in fields(Upload)})
+    except (KeyError, TypeError):
+        return None
 
 
 def _safe_filename(name: str) -> str:
@@ -449,10 +445,8 @@ class WebchatAdapter:
         upload = None if store is None else await trio.to_thread.run_sync(store.find, media_id)
         if store is None or upload is None:
             raise ProviderError(None, f"no upload {media_id}", retryable=False, permanent=True)
-        async with await trio.open_file(store.path(upload), "rb") as file:
-
-            async def chunks() -> AsyncIterator[bytes]:
-                while chunk := await file.read(64 * 1024):
-                    yield chunk
-
-            yield MediaStream(upload.mime_type, upload.size, chunks())
+        chunks = read_chunks(store.path(upload))
+        try:
+            yield MediaStream(upload.mime_type, upload.size, chunks)
+        finally:
+            await chunks.aclose()

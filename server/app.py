@@ -36,9 +36,9 @@ from adapters.base import ChannelAdapter
 from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
 from server.api import api_blueprint
-from server.channels import adapters
+from server.channels import adapters, outbound_adapters
 from server.metrics import install_metrics
-from server.outbound import Outbox, install_checks
+from server.outbound import OutboundThread, install_checks
 from server.services import Services, start_services, stop_services
 from server.supervisor_ws import supervisor_ws_blueprint
 from server.webchat import webchat_blueprint
@@ -151,16 +151,26 @@ async def serve(
         collector = install_metrics(services)
         app = create_app(config, services, channels)
         timeout = httpx.Timeout(10.0, connect=5.0)
-        async with httpx.AsyncClient(timeout=timeout) as http, trio.open_nursery() as nursery:
-            outbox = Outbox(services, channels, http)
-            await nursery.start(outbox.run)
-            await hypercorn_serve(
-                app,
-                hypercorn_config(config),
-                shutdown_trigger=shutdown_trigger,
-                task_status=task_status,
-            )
-            nursery.cancel_scope.cancel()
+        token = trio.lowlevel.current_trio_token()
+        outbound = OutboundThread(
+            services, partial(outbound_adapters, channels, token), timeout=timeout
+        )
+        await trio.to_thread.run_sync(outbound.start)
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                # requests that call providers (media) share it: adapters keep provider
+                # clients bound to the HTTP client they were first given, which must
+                # outlive a request
+                app.config["SWITCHBOARD_HTTP"] = http
+                await hypercorn_serve(
+                    app,
+                    hypercorn_config(config),
+                    shutdown_trigger=shutdown_trigger,
+                    task_status=task_status,
+                )
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(outbound.stop)
     finally:
         with contextlib.suppress(NameError, KeyError):  # registered only once serving began
             prometheus_client.REGISTRY.unregister(collector)
@@ -202,9 +212,7 @@ async def _serve_then_cancel(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     try:
-        await serve(
-            config, demo=demo, shutdown_trigger=shutdown_trigger, task_status=task_status
-        )
+        await serve(config, demo=demo, shutdown_trigger=shutdown_trigger, task_status=task_status)
     finally:
         scope.cancel()  # the server is gone: stop waiting for signals too
 

@@ -6,8 +6,15 @@ outbox (``server.outbound``) find it by the account's channel.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import partial
+from typing import ClassVar
+
+import httpx
+import trio
+
 from actors.routing.model import Channel
-from adapters.base import ChannelAdapter
+from adapters.base import ChannelAdapter, Headers, OutboundItem, WebhookResult
 from adapters.email import EmailAdapter
 from adapters.messenger import InstagramAdapter, MessengerAdapter
 from adapters.telegram import TelegramAdapter
@@ -16,7 +23,7 @@ from adapters.voice import VoiceAdapter
 from adapters.webchat import WebchatAdapter
 from adapters.whatsapp.adapter import WhatsAppAdapter
 
-__all__ = ["META_VERIFY", "adapters"]
+__all__ = ["META_VERIFY", "SentInLoop", "adapters", "outbound_adapters"]
 
 #: channels whose providers verify the webhook URL with a GET (hub.challenge)
 META_VERIFY = frozenset({Channel.WHATSAPP, Channel.MESSENGER, Channel.INSTAGRAM})
@@ -36,3 +43,44 @@ def adapters() -> dict[Channel, ChannelAdapter]:
         Channel.EMAIL: EmailAdapter(),
         Channel.VOICE: VoiceAdapter(),
     }
+
+
+def outbound_adapters(
+    served: Mapping[Channel, ChannelAdapter], token: trio.lowlevel.TrioToken
+) -> dict[Channel, ChannelAdapter]:
+    """Adapters for the outbound thread (``server.outbound.OutboundThread``).
+
+    Provider channels get instances of their own (their clients belong to that thread's
+    loop); the web chat's sends go to the customers' sockets, which live in the server's
+    loop (``token``), so they are carried out there.
+    """
+    own = adapters()
+    for channel in (Channel.WEBCHAT, Channel.INAPP):
+        own[channel] = SentInLoop(served[channel], token)
+    return own
+
+
+class SentInLoop:
+    """An adapter whose ``send`` runs in another thread's trio loop; the rest as is."""
+
+    channel: ClassVar[str] = Channel.WEBCHAT.value
+
+    def __init__(self, adapter: ChannelAdapter, token: trio.lowlevel.TrioToken) -> None:
+        self.adapter = adapter
+        self.token = token
+
+    def verify(self, raw: bytes, headers: Headers, settings: Mapping[str, str]) -> None:
+        self.adapter.verify(raw, headers, settings)
+
+    def parse(self, raw: bytes, headers: Headers, settings: Mapping[str, str]) -> WebhookResult:
+        return self.adapter.parse(raw, headers, settings)
+
+    def check(self, item: OutboundItem, now: float) -> None:
+        self.adapter.check(item, now)
+
+    async def send(
+        self, item: OutboundItem, settings: Mapping[str, str], http: httpx.AsyncClient
+    ) -> str:
+        there = partial(trio.from_thread.run, self.adapter.send, item, settings, http,
+                        trio_token=self.token)  # fmt: skip
+        return await trio.to_thread.run_sync(there)

@@ -665,6 +665,7 @@ _ERRORS = {
     403: ("Forbidden", "the caller's role may not do this"),
     404: ("NotFound", "no such object in the caller's workspace"),
     409: ("Conflict", "the id is taken, or the object is still in use"),
+    502: ("BadGateway", "the provider failed to hand over what was asked (the message says why)"),
 }
 
 
@@ -949,12 +950,14 @@ def _read_paths() -> dict[str, JSON]:
         "/conversations/{conversation_id}/media/{media_id}": {
             "get": _op(
                 "conversation_media",
-                "Stream a media file of the conversation from its provider",
+                "Stream a media file of the conversation from its provider or the server's "
+                "disk (404 media_gone: expired at the provider; 403 media_host_not_allowed: "
+                "a link outside the account's media_hosts)",
                 Role.AGENT,
                 "conversations",
                 (200, {"type": "string", "format": "binary"}),
                 params=(_path_param("conversation_id"), _path_param("media_id")),
-                errors=(404,),
+                errors=(403, 404, 502),
             ),
         },
         "/customers/{customer_id}/conversations": {

@@ -20,6 +20,10 @@ shows them to the agents on the conversation:
   the channel client with backoff, then by the outbox itself with a longer
   backoff; the message stays in the stream meanwhile.
 
+The outbox runs in a thread of its own (:class:`OutboundThread`), with its own trio
+loop, HTTP client and channel adapters: provider calls (TLS, HTTP parsing, retries) then
+never take turns with the webhooks and websockets of the server's loop.
+
 After a crash the stream is read from the start: a message whose send was in
 flight is sent again (the provider has no idempotency key; this is the one place
 a duplicate is possible, documented in docs/storage.md).
@@ -27,8 +31,10 @@ a duplicate is possible, documented in docs/storage.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -46,7 +52,7 @@ from adapters.content import ContentError, content_from_wire
 from adapters.errors import OutcomeUnknown, ProviderError, WindowClosed
 from server.services import Services
 
-__all__ = ["Outbox", "install_checks"]
+__all__ = ["OutboundThread", "Outbox", "install_checks"]
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +197,64 @@ class Outbox:
 
 
 _CHANNELS = frozenset(c.value for c in Channel)
+
+
+class OutboundThread:
+    """Runs an :class:`Outbox` in a thread with its own trio loop and HTTP client.
+
+    ``make_adapters`` gives this thread adapter instances of its own: adapters keep
+    provider clients (and their rate limiters) bound to the loop they were first used in.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        make_adapters: Callable[[], Mapping[Channel, ChannelAdapter]],
+        *,
+        timeout: httpx.Timeout | None = None,
+    ) -> None:
+        self.services = services
+        self.make_adapters = make_adapters
+        self.timeout = timeout or httpx.Timeout(10.0, connect=5.0)
+        self._started = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._scope: trio.CancelScope | None = None
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="switchboard-outbound", daemon=True)
+
+    def start(self, wait_s: float = 30.0) -> None:
+        """Start the thread; returns once the outbox reads its stream (raises if it could not)."""
+        self._thread.start()
+        if not self._started.wait(wait_s):
+            raise RuntimeError("the outbound thread did not start")
+        if self._failure is not None:
+            raise RuntimeError("the outbound thread failed to start") from self._failure
+
+    def stop(self, wait_s: float = 10.0) -> None:
+        """Cancel the outbox (what is in flight stays in the stream) and join the thread."""
+        token, scope = self._token, self._scope
+        if token is not None and scope is not None:
+            with contextlib.suppress(trio.RunFinishedError):  # it ended by itself
+                token.run_sync_soon(scope.cancel)
+        self._thread.join(wait_s)
+
+    def _main(self) -> None:
+        try:
+            trio.run(self._serve)
+        except BaseException as error:  # reported to start(), or logged
+            self._failure = error
+            if self._started.is_set():
+                logger.exception("the outbound thread stopped")
+        finally:
+            self._started.set()
+
+    async def _serve(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout) as http, trio.open_nursery() as nursery:
+            self._token = trio.lowlevel.current_trio_token()
+            self._scope = nursery.cancel_scope
+            outbox = Outbox(self.services, self.make_adapters(), http)
+            await nursery.start(outbox.run)
+            self._started.set()
 
 
 def _error(error: ProviderError) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -73,6 +73,8 @@ from server.bridge import Bridge, TrioFuture
 from server.catalog import Account
 from server.services import Services
 from server.webhooks import Ingress, WebhookRejected
+from storage.blobs import blob_root, read_chunks
+from storage.keys import Keys
 
 __all__ = ["ChatCustomer", "ChatStore", "ConversationTyping", "webchat_blueprint"]
 
@@ -126,19 +128,22 @@ class ChatCustomer:
 
 
 class ChatStore:
-    """Resume tokens (hashed) and customers, with a time to live (blocking Redis calls)."""
+    """Resume tokens (hashed) and customers, with a time to live (blocking Redis calls).
 
-    def __init__(self, client: Any, prefix: str) -> None:
+    Their keys are ``storage.keys.Keys.webchat_session`` and ``webchat_customer``.
+    """
+
+    def __init__(self, client: Any, keys: Keys) -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = keys
 
     def token_key(self, token: str) -> str:
         """String with a TTL: ``account|customer_ref`` of a resume token's SHA-256."""
-        return f"{self.prefix}:webchat:session:{hashlib.sha256(token.encode()).hexdigest()}"
+        return self.keys.webchat_session(hashlib.sha256(token.encode()).hexdigest())
 
     def customer_key(self, customer_ref: str) -> str:
         """String with a TTL: the customer as JSON (``ChatCustomer``)."""
-        return f"{self.prefix}:webchat:customer:{customer_ref}"
+        return self.keys.webchat_customer(customer_ref)
 
     def resume(self, token: str, account: str, ttl_s: int) -> ChatCustomer | None:
         """The customer of ``token`` on ``account`` (their TTL renewed), if it is valid."""
@@ -212,8 +217,8 @@ class ChatContext:
     def __init__(self, services: Services, adapters: Mapping[Channel, ChannelAdapter]) -> None:
         self.services = services
         self.ingress = Ingress(services, adapters)
-        self.store = ChatStore(services.storage.client, services.storage.keys.prefix)
-        self.uploads = UploadStore(Path(services.config.server.data_dir) / "webchat" / "uploads")
+        self.store = ChatStore(services.storage.client, services.storage.keys)
+        self.uploads = UploadStore(blob_root(services.config.server.data_dir))
         self.adapters: dict[Channel, WebchatAdapter] = {}
         for channel in CHANNELS:
             adapter = adapters.get(channel)
@@ -657,11 +662,6 @@ def _download_route(bp: Blueprint, chat: ChatContext) -> None:
             return _json_error(404, "not_found", f"no upload {media_id} of yours", cors)
         path = chat.uploads.path(found)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            async with await trio.open_file(path, "rb") as file:
-                while chunk := await file.read(64 * 1024):
-                    yield chunk
-
         # served from our origin: never as something a browser would run
         disposition = "inline" if found.inline else "attachment"
         headers = {**cors, "X-Content-Type-Options": "nosniff",
@@ -670,7 +670,7 @@ def _download_route(bp: Blueprint, chat: ChatContext) -> None:
                    "Content-Length": str(found.size),
                    "Cache-Control": "private, max-age=300"}  # fmt: skip
         mime = found.mime_type if found.inline else "application/octet-stream"
-        return Response(chunks(), status=200, content_type=mime, headers=headers)
+        return Response(read_chunks(path), status=200, content_type=mime, headers=headers)
 
 
 #: room for the multipart envelope around an uploaded file

@@ -7,7 +7,9 @@ How it works, for every POST, in this order (CONTRACT.md):
 2. the signature is checked on the **exact raw bytes** with the account's secret
    (``401``);
 3. the channel's adapter parses the body into normalized messages (``400`` with the
-   path of what is wrong);
+   path of what is wrong); files that came inside the body (an e-mail's inline
+   attachments) are kept in the blob store (``storage.blobs``, on disk, never in Redis)
+   before anything is written (``503`` when they cannot be: the provider retries);
 4. the messages are appended to the durable inbox, each with its provider-id dedupe
    key, in one atomic write; the handler waits (without blocking trio) until Redis
    confirmed it;
@@ -35,12 +37,13 @@ from quart import Blueprint, Response, request
 from actors.messages import CallEnded, CallStarted, DeliveryUpdate, Inbound
 from actors.routing.model import Channel
 from adapters import meta
-from adapters.base import CallEvent, ChannelAdapter, InboundItem, ReceiptItem
+from adapters.base import CallEvent, ChannelAdapter, InboundFile, InboundItem, ReceiptItem
 from adapters.errors import SignatureError, WebhookError
 from server.bridge import TrioFuture
 from server.catalog import Account
 from server.channels import META_VERIFY
 from server.services import Services
+from storage.blobs import BlobStore, blob_root
 from storage.store import AcceptResult
 
 __all__ = ["Ingress", "Parsed", "webhooks_blueprint"]
@@ -81,6 +84,8 @@ class Parsed:
     calls: list[CallEvent] = field(default_factory=list)
     #: the body to answer with (a provider that takes a reply in the webhook's answer)
     answer: Mapping[str, Any] | None = None
+    #: files the messages name that came inside the body, to keep before them
+    files: list[InboundFile] = field(default_factory=list)
 
 
 class WebhookRejected(Exception):
@@ -149,6 +154,7 @@ class Ingress:
         self.storage = services.storage
         self.routing = services.routing
         self.limit = services.config.limits.webhook_max_bytes
+        self.blobs = BlobStore(blob_root(services.config.server.data_dir))
 
     def find(self, channel_name: str, account_id: str) -> tuple[Channel, Account]:
         try:
@@ -180,6 +186,8 @@ class Ingress:
         if adapter is None:
             raise WebhookRejected(404, "unsupported_channel", f"{channel.value}: not yet")
         parsed = self.parse(adapter, account, channel, raw)
+        if parsed.files:
+            await self.keep_files(channel, account, parsed.files)
         # from the durable write to the hand-over to routing nothing may cancel us (a
         # provider hanging up mid-request): a written message must also be delivered
         with trio.CancelScope(shield=True):
@@ -195,6 +203,27 @@ class Ingress:
             return dict(parsed.answer)
         duplicates = len(parsed.messages) - len(fresh)
         return {"accepted": len(fresh), "duplicates": duplicates}
+
+    async def keep_files(
+        self, channel: Channel, account: Account, files: list[InboundFile]
+    ) -> None:
+        """Keep the files on disk (each once: a retry names the same ids) before the
+        messages that name them are written."""
+        blobs = self.blobs
+
+        def keep() -> None:
+            for file in files:
+                record = {"account": account.account_id, "channel": channel.value,
+                          "filename": file.filename, "mime_type": file.mime_type}  # fmt: skip
+                blobs.put(file.media_id, file.data, record)
+
+        try:
+            await trio.to_thread.run_sync(keep)
+        except (OSError, ValueError) as error:
+            logger.error("%s %s: attachments not kept: %s", channel.value,
+                         account.account_id, error)  # fmt: skip
+            message = "the attachments could not be kept (is the data directory writable?)"
+            raise WebhookRejected(503, "files_unavailable", message) from None
 
     async def record_calls(self, account: Account, calls: list[CallEvent]) -> None:
         """Calls feed cross-channel affinity: written first, then told to the directory."""
@@ -233,7 +262,7 @@ class Ingress:
             raise WebhookRejected(400, "malformed", str(error)) from None
         messages = [_inbound(account, channel, item) for item in result.messages]
         receipts = [_receipt(r) for r in result.receipts]
-        return Parsed(messages, receipts, list(result.calls), result.answer)
+        return Parsed(messages, receipts, list(result.calls), result.answer, list(result.files))
 
     async def accept(self, messages: list[Inbound]) -> list[Inbound]:
         """Write ``messages`` to the durable inbox; the ones that are not repeats."""
@@ -305,9 +334,7 @@ class Ingress:
 _DURABLE_TIMEOUT_S = 10.0
 
 
-def webhooks_blueprint(
-    services: Services, adapters: Mapping[Channel, ChannelAdapter]
-) -> Blueprint:
+def webhooks_blueprint(services: Services, adapters: Mapping[Channel, ChannelAdapter]) -> Blueprint:
     bp = Blueprint("webhooks", __name__)
     ingress = Ingress(services, adapters)
 

@@ -81,6 +81,15 @@ class Keys:
         """String with a TTL: a provider message id already accepted."""
         return f"{self.prefix}:seen:{channel}:{account}:{provider_id}"
 
+    # -- web chat (server/webchat.py) ------------------------------------------------
+    def webchat_session(self, token_sha256: str) -> str:
+        """String with a TTL: ``account|customer_ref`` of a resume token, by its SHA-256."""
+        return f"{self.prefix}:webchat:session:{token_sha256}"
+
+    def webchat_customer(self, customer_ref: str) -> str:
+        """String with a TTL: a web chat customer as JSON (name, identities, conversation)."""
+        return f"{self.prefix}:webchat:customer:{customer_ref}"
+
     # -- archive indexes (sorted sets, score = creation time) ---------------------
     def index(self, workspace: str, dimension: str, value: str) -> str:
         return f"{self.prefix}:idx:{workspace}:{dimension}:{value}"

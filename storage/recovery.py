@@ -232,4 +232,3 @@ def _directory(
     for conversation in conversations:
         state.forwarded[conversation.conversation_id] = conversation.customer_messages
     return state, customers
-

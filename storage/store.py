@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -280,7 +280,7 @@ class Storage:
         """Conversations matching every filter (dimension -> value), newest first."""
         keys = self.keys
         sets = [keys.index(workspace, d, v) for d, v in sorted((filters or {}).items())]
-        for dimension in (filters or {}):
+        for dimension in filters or {}:
             if dimension not in DIMENSIONS:
                 msg = f"unknown filter {dimension!r}; use one of {', '.join(DIMENSIONS)}"
                 raise ValueError(msg)
@@ -309,8 +309,19 @@ class Storage:
         """A customer's conversations on every channel, newest first."""
         return self.archive(workspace, filters={"customer": customer_id}, limit=limit).conversations
 
-    def purge_before(self, workspace: str, cutoff: float, batch: int = 500) -> int:
-        """Delete transcripts and snapshots of resolved conversations created before ``cutoff``."""
+    def purge_before(
+        self,
+        workspace: str,
+        cutoff: float,
+        batch: int = 500,
+        *,
+        before_delete: Callable[[list[str]], None] | None = None,
+    ) -> int:
+        """Delete transcripts and snapshots of resolved conversations created before ``cutoff``.
+
+        ``before_delete`` is called with each batch's ids just before they are deleted,
+        while their transcripts can still be read (retention removes their files).
+        """
         keys = self.keys
         removed = 0
         start = 0
@@ -326,6 +337,7 @@ class Storage:
             states = {s.conversation_id: s for s in self.conversations(ids)}
             pipe = self.client.pipeline(transaction=True)
             kept = 0
+            doomed: list[str] = []
             for cid in ids:
                 state = states.get(cid)
                 if state is not None and state.status is not ConversationStatus.RESOLVED:
@@ -337,6 +349,9 @@ class Storage:
                     for dimension, value in _dimension_values(state):
                         pipe.zrem(keys.index(workspace, dimension, value), cid)
                 removed += 1
+                doomed.append(cid)
+            if before_delete is not None and doomed:
+                before_delete(doomed)
             pipe.execute()
             start += kept
 

@@ -114,6 +114,10 @@ def _configure_logging(log_format: str) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # one INFO line per provider request (httpx) would drown the server's own log and
+    # cost the event loop a write per message sent; their failures still show
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:

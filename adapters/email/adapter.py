@@ -13,7 +13,16 @@ Account settings (all strings):
 - ``from_address``, ``from_name`` — who replies (``support@example.com``, ``Example``);
 - ``message_id_domain`` — the domain of our Message-IDs, default ``from_address``'s;
 - ``default_subject`` — the subject of a mail that answers no thread (default
-  ``from_name``).
+  ``from_name``);
+- ``api_key`` — Mailgun's API key, to fetch the files of stored mail
+  (``store(notify=...)``): sent as HTTP basic auth ``api:<key>``;
+- ``media_hosts``, ``media_max_bytes``, ``media_timeout_s`` — what the server may fetch
+  when an agent opens a stored file (``adapters.links``; default hosts
+  :data:`MEDIA_HOSTS`).
+
+Files posted inline (``forward(...)``) come back from ``parse`` as
+``WebhookResult.files``: the server keeps them on disk before it accepts the message.
+Files of stored mail are links: a ``LinkMediaSource`` (``media_link``) streams them.
 
 One POST is read once: ``verify`` keeps the parsed form of the raw bytes it checked and
 ``parse`` takes it when called with the same bytes object (bytes are immutable, so
@@ -25,24 +34,30 @@ from __future__ import annotations
 import hashlib
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from email import policy
 from typing import ClassVar
 
 import httpx
 import trio
 
-from adapters.base import Headers, OutboundItem, WebhookResult
+from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError
 from adapters.email.addresses import address_problem
 from adapters.email.form import Form, parse_form
-from adapters.email.inbound import inbound_message
+from adapters.email.inbound import inbound_message, inline_files
 from adapters.email.outbound import Sender, build_email, check_recipient, render_text
 from adapters.email.signing import DEFAULT_MAX_AGE_S, TokenCache, check_signature
 from adapters.email.smtp import Envelope, RetryPolicy, SmtpClient, SmtpConfig, smtp_error
-from adapters.errors import SignatureError, WebhookError
+from adapters.errors import ProviderError, SignatureError, WebhookError
+from adapters.links import link_policy, open_link
 
-__all__ = ["EmailAdapter"]
+__all__ = ["MEDIA_HOSTS", "EmailAdapter"]
+
+#: Mailgun's stored-message hosts (``storage.mailgun.net``,
+#: ``storage-europe-west1.api.mailgun.net``, older ``api.mailgun.org`` links), over https
+MEDIA_HOSTS = ("mailgun.net", "mailgun.org")
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -95,7 +110,28 @@ class EmailAdapter:
         del settings
         form = self._form(raw, headers)
         self._last = None  # read: a large body is not kept until the next webhook
-        return WebhookResult(messages=(inbound_message(form),))
+        message = inbound_message(form)
+        files = inline_files(form, message.provider_message_id)
+        return WebhookResult(messages=(message,), files=files)
+
+    @asynccontextmanager
+    async def media_link(
+        self,
+        url: str,
+        settings: Mapping[str, str],
+        http: httpx.AsyncClient,
+        *,
+        mime_type: str | None = None,
+    ) -> AsyncIterator[MediaStream]:
+        """A file of a mail Mailgun stored, fetched with the account's API key."""
+        key = (settings.get("api_key") or "").strip()
+        if not key:
+            raise ProviderError(None, "api_key setting: missing (needed to fetch stored files)",
+                                retryable=False, permanent=False, provider="Mailgun")  # fmt: skip
+        allowed = link_policy(settings, MEDIA_HOSTS, provider="Mailgun")
+        async with open_link(url, http, allowed, provider="Mailgun", auth=("api", key),
+                             mime_type=mime_type) as stream:  # fmt: skip
+            yield stream
 
     def _form(self, raw: bytes, headers: Headers) -> Form:
         content_type = headers.get("Content-Type")

@@ -12,8 +12,9 @@ parser never fails by itself: it records *defects*, and a missing start or end b
 (a truncated or mislabelled body) is turned into a ``WebhookError`` here.
 
 A field posted twice is remembered as such and refused only if it is read (see
-:class:`Form`).  Uploaded files are described, not kept: media is referenced, never copied (see
-``docs/channels/email.md``), so only the name, type and size of each file survive.
+:class:`Form`).  Uploaded files keep their bytes (``Upload.data``) for the server to store
+on disk, outside Redis (``docs/channels/email.md``); they are not part of an upload's
+equality or its repr.
 Text fields are UTF-8 (Mailgun converts every message to it); stray undecodable bytes
 become U+FFFD rather than refusing a customer's message that Mailgun would then retry
 in vain.
@@ -21,6 +22,7 @@ in vain.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email import policy
@@ -42,12 +44,13 @@ _URLENCODED = "application/x-www-form-urlencoded"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Upload:
-    """A file posted in the form (``attachment-1`` ...): what it is, not its bytes."""
+    """A file posted in the form (``attachment-1`` ...): what it is, and its bytes."""
 
     field: str
     filename: str | None
     content_type: str
     size: int
+    data: bytes = dataclasses.field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ def _multipart(raw: bytes, content_type: str) -> Form:
                     if part.get("content-type")
                     else "application/octet-stream",
                     size=len(data),
+                    data=data,
                 )
             )
             continue

@@ -17,16 +17,19 @@ whatever their case, then in the ``message-headers`` JSON list):
 - ``extra["context"]``: ``{"reply_to": In-Reply-To}`` — the message the customer
   answered, which the server matches against the Message-IDs we sent;
 - ``extra["attachments"]``: one media wire map per attached file (``kind`` from its type,
-  ``filename``, ``mime_type``, ``size``; ``url`` when Mailgun stored the mail and
-  posted links; ``content_id`` for pictures shown inside an HTML body).  Files posted
-  inline are *described, not kept* (media is referenced, never copied into storage):
-  use Mailgun's ``store(notify=...)`` route action for links agents can open;
+  ``media_id``, ``filename``, ``mime_type``, ``size``; ``content_id`` for pictures shown
+  inside an HTML body).  A file Mailgun stored (``store(notify=...)``) keeps its ``url``
+  and gets ``media_id`` = ``adapters.links.link_media_id(url)``: the server's media
+  endpoint streams it from Mailgun with the account's API key.  A file posted inline
+  (``forward(...)``) gets ``media_id`` = :func:`attachment_id` (``eml_…``) and is kept by
+  the server on disk, never in Redis (:func:`inline_files` gives them to it);
 - ``extra["auto_submitted"]``: the ``Auto-Submitted`` header when it is not ``no``
   (out-of-office and other automatic answers), so bots can decline to answer them.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -34,14 +37,22 @@ from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from adapters.base import InboundItem
+from adapters.base import InboundFile, InboundItem
 from adapters.content import Context, Text
 from adapters.email._html import html_to_text
 from adapters.email.addresses import decode_header_text, msg_ids, parse_mailbox
-from adapters.email.form import Form
+from adapters.email.form import Form, Upload
 from adapters.errors import WebhookError
+from adapters.links import link_media_id
 
-__all__ = ["MAX_REFERENCES", "attachments", "inbound_message", "trim_references"]
+__all__ = [
+    "MAX_REFERENCES",
+    "attachment_id",
+    "attachments",
+    "inbound_message",
+    "inline_files",
+    "trim_references",
+]
 
 #: References kept for a reply: the thread's first message and the latest ones
 #: (RFC 5322 §3.6.4 allows trimming; the first and last are what threading uses)
@@ -66,7 +77,7 @@ def inbound_message(form: Form) -> InboundItem:
         thread["in_reply_to"] = in_reply_to
         extra["context"] = Context(reply_to=in_reply_to).to_wire()
     extra["thread"] = thread
-    files = attachments(form)
+    files = attachments(form, message_id)
     if files:
         extra["attachments"] = files
     auto = (header("Auto-Submitted") or "").strip().lower()
@@ -145,8 +156,11 @@ def _body(form: Form, subject: str) -> str:
     return text or subject
 
 
-def attachments(form: Form) -> list[dict[str, Any]]:
-    """The files of the mail as media wire maps (stored links first, then uploads)."""
+def attachments(form: Form, message_id: str = "") -> list[dict[str, Any]]:
+    """The files of the mail as media wire maps (stored links first, then uploads).
+
+    ``message_id`` (the provider message id) goes into the ids of inline files.
+    """
     cids = _content_ids(form)
     files: list[dict[str, Any]] = []
     stored = form.get("attachments")
@@ -165,21 +179,55 @@ def attachments(form: Form) -> list[dict[str, Any]]:
                     mime,
                     _text_or_none(entry.get("name")),
                     size if isinstance(size, int) and not isinstance(size, bool) else None,
+                    media_id=link_media_id(url),
                     url=url,
                     content_id=cids.get(url),
                 )
             )
-    for upload in form.uploads:
-        if upload.field.startswith("attachment-"):
-            files.append(
-                _media(
-                    upload.content_type,
-                    upload.filename,
-                    upload.size,
-                    content_id=cids.get(upload.field),
-                )
+    for upload in _inline(form):
+        files.append(
+            _media(
+                upload.content_type,
+                upload.filename,
+                upload.size,
+                media_id=attachment_id(form, message_id, upload),
+                content_id=cids.get(upload.field),
             )
+        )
     return files
+
+
+def inline_files(form: Form, message_id: str) -> tuple[InboundFile, ...]:
+    """The files posted inline, for the server to keep (named as in :func:`attachments`)."""
+    return tuple(
+        InboundFile(
+            media_id=attachment_id(form, message_id, upload),
+            data=upload.data,
+            mime_type=upload.content_type,
+            filename=upload.filename,
+        )
+        for upload in _inline(form)
+    )
+
+
+def attachment_id(form: Form, message_id: str, upload: Upload) -> str:
+    """``eml_`` + 144 bits of SHA-256 over the recipient, the mail, the field and the bytes.
+
+    The same on every retry of the POST (the file is kept once), different for another
+    mail, another file, or the same mail sent to another of our addresses.
+    """
+    parts = (
+        (form.get("recipient") or "").lower().encode(),
+        message_id.encode("utf-8", "surrogatepass"),
+        upload.field.encode("utf-8", "surrogatepass"),
+        hashlib.sha256(upload.data).digest(),
+    )
+    digest = hashlib.sha256(b"\x00".join(parts)).digest()[:18]
+    return "eml_" + base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def _inline(form: Form) -> list[Upload]:
+    return [u for u in form.uploads if u.field.startswith("attachment-")]
 
 
 def _media(
@@ -187,12 +235,13 @@ def _media(
     filename: str | None,
     size: int | None,
     *,
+    media_id: str,
     url: str | None = None,
     content_id: str | None = None,
 ) -> dict[str, Any]:
     major = mime.split("/", 1)[0].lower()
     kind = major if major in ("image", "video", "audio") else "document"
-    wire: dict[str, Any] = {"kind": kind, "mime_type": mime}
+    wire: dict[str, Any] = {"kind": kind, "media_id": media_id, "mime_type": mime}
     for key, value in (
         ("url", url),
         ("filename", filename),

@@ -16,22 +16,30 @@ the same signed webhooks, the same Send API.  Account settings:
 - ``api_base_url`` — default ``https://graph.facebook.com/v21.0``.
 - ``human_agent`` — ``"false"`` when the app lacks Meta's Human Agent permission: no
   reply is then sent more than 24 hours after the customer's last message.
+- ``media_hosts``, ``media_max_bytes``, ``media_timeout_s`` — what the server may fetch
+  when an agent opens a customer's attachment (``adapters.links``; default hosts
+  ``adapters.meta.MEDIA_HOSTS``).
+
+Both are ``LinkMediaSource``\\ s: attachments arrive as CDN links, which the server's
+media endpoint streams to agents (``media_link``).
 """
 
 from __future__ import annotations
 
 import random as _random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 import httpx
 import trio
 
 from adapters import meta
-from adapters.base import Headers, OutboundItem, WebhookResult
+from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError
 from adapters.errors import ProviderError, SignatureError
+from adapters.links import link_policy, open_link
 from adapters.messenger.client import RetryPolicy, SendClient
 from adapters.messenger.errors import graph
 from adapters.messenger.inbound import parse_webhook_bytes
@@ -107,6 +115,21 @@ class _MetaMessagingAdapter:
                 raise
             ids.append(result.message_id)
         return ids[0] or f"sender_action:{item.message_id}"
+
+    @asynccontextmanager
+    async def media_link(
+        self,
+        url: str,
+        settings: Mapping[str, str],
+        http: httpx.AsyncClient,
+        *,
+        mime_type: str | None = None,
+    ) -> AsyncIterator[MediaStream]:
+        """A customer's attachment from Meta's CDN (public, signed links: no token sent)."""
+        label = self.platform.label
+        policy = link_policy(settings, meta.MEDIA_HOSTS, provider=label)
+        async with open_link(url, http, policy, provider=label, mime_type=mime_type) as stream:
+            yield stream
 
     def _client(self, settings: Mapping[str, str], http: httpx.AsyncClient) -> SendClient:
         base = settings.get("api_base_url") or DEFAULT_API_BASE_URL

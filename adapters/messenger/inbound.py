@@ -23,6 +23,9 @@ Rules of the module:
   before this time"), which names no message: it is ignored.
 - Unknown events are ignored (listed with the reason); unknown attachment types become
   ``Unsupported`` content, so the agent still sees that the customer wrote.
+- Media keeps Meta's CDN ``url`` (it expires) and gets ``media_id`` =
+  ``adapters.links.link_media_id(url)``: agents open it through the server's media
+  endpoint, which streams it from that URL.  A sticker keeps its ``sticker_id`` as id.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WebhookError
+from adapters.links import link_media_id
 from adapters.messenger.platform import Platform
 from adapters.whatsapp._payload import Obj
 
@@ -247,11 +251,13 @@ def _no_url(kind: str) -> Unsupported:
     return Unsupported(provider_type=kind, reason=f"{kind} attachment without a URL")
 
 
-def _media(kind: str, make: Callable[[str], Content]) -> _Reader:
+def _media(kind: str, make: Callable[[str, str], Content]) -> _Reader:
+    """A reader of an attachment with a CDN URL: ``make(url, media_id)``."""
+
     def read(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
         del a
         url = _url(payload)
-        return (make(url) if url else _no_url(kind)), None
+        return (make(url, link_media_id(url)) if url else _no_url(kind)), None
 
     return read
 
@@ -263,7 +269,7 @@ def _image(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
     sticker_id = _ident(payload, "sticker_id") if payload is not None else None
     if sticker_id is not None:
         return Sticker(media_id=sticker_id, url=url), None
-    return (Image(url=url) if url else _no_url("image")), None
+    return (Image(url=url, media_id=link_media_id(url)) if url else _no_url("image")), None
 
 
 def _location(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
@@ -295,7 +301,9 @@ def _link(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
 def _reel(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
     url = _url(payload)
     title = payload.opt_text("title") if payload is not None else None
-    return (Video(url=url, caption=title) if url else _no_url(a.text("type"))), None
+    if not url:
+        return _no_url(a.text("type")), None
+    return Video(url=url, media_id=link_media_id(url), caption=title), None
 
 
 def _story_mention(a: Obj, payload: Obj | None) -> tuple[Content, Referral | None]:
@@ -315,9 +323,9 @@ _Reader = Callable[[Obj, Obj | None], tuple[Content, Referral | None]]
 
 _ATTACHMENTS: dict[str, _Reader] = {
     "image": _image,
-    "video": _media("video", lambda url: Video(url=url)),
-    "audio": _media("audio", lambda url: Audio(url=url)),
-    "file": _media("file", lambda url: Document(url=url)),
+    "video": _media("video", lambda url, media_id: Video(url=url, media_id=media_id)),
+    "audio": _media("audio", lambda url, media_id: Audio(url=url, media_id=media_id)),
+    "file": _media("file", lambda url, media_id: Document(url=url, media_id=media_id)),
     "location": _location,
     "fallback": _link,
     "share": _link,

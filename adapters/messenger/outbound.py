@@ -59,6 +59,7 @@ from adapters.content import (
     Wire,
 )
 from adapters.limits import at_most, card_text, framed, limit, limit_bytes, unique_ids
+from adapters.links import is_link_id
 from adapters.messenger.errors import window_closed
 from adapters.messenger.platform import Platform
 
@@ -190,10 +191,12 @@ def _attachment(media: Image | Video | Audio | Document | Sticker) -> Wire:
     """By uploaded attachment id when we have one, else by URL.
 
     A sticker is sent as an image of its URL: the ``sticker_id`` a customer's sticker
-    carries cannot be sent back, so its URL is preferred.
+    carries cannot be sent back, so its URL is preferred.  So is the URL of a customer's
+    attachment passed on (its ``lnk_`` media id is ours, not Meta's).
     """
     kind = "image" if isinstance(media, Sticker) else _ATTACHMENT_TYPE[media.kind]
-    if media.media_id and not (isinstance(media, Sticker) and media.url):
+    ours = media.media_id is not None and is_link_id(media.media_id) and bool(media.url)
+    if media.media_id and not ours and not (isinstance(media, Sticker) and media.url):
         payload: Wire = {"attachment_id": media.media_id}
     else:
         payload = {"url": media.url}

@@ -12,20 +12,28 @@ Account settings:
   ``📍 Send my location``).
 - ``welcome_message`` — optional: the text shown to a customer who opens the chat
   (the answer to ``conversation_started``).
+- ``media_hosts``, ``media_max_bytes``, ``media_timeout_s`` — what the server may fetch
+  when an agent opens a customer's picture, video or file (``adapters.links``; default
+  hosts :data:`MEDIA_HOSTS`).
+
+A ``LinkMediaSource``: customers' files arrive as links to Viber's media servers, which
+the server's media endpoint streams to agents (``media_link``).
 """
 
 from __future__ import annotations
 
 import random as _random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 import httpx
 import trio
 
-from adapters.base import Headers, OutboundItem, WebhookResult
+from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError, Wire
 from adapters.errors import ProviderError, SignatureError
+from adapters.links import link_policy, open_link
 from adapters.viber.client import RetryPolicy, ViberClient, provider_error
 from adapters.viber.inbound import parse_event_bytes
 from adapters.viber.outbound import (
@@ -36,9 +44,11 @@ from adapters.viber.outbound import (
 )
 from adapters.viber.signing import SIGNATURE_HEADER, verify_signature
 
-__all__ = ["DEFAULT_API_BASE_URL", "ViberAdapter"]
+__all__ = ["DEFAULT_API_BASE_URL", "MEDIA_HOSTS", "ViberAdapter"]
 
 DEFAULT_API_BASE_URL = "https://chatapi.viber.com"
+#: Viber's media servers (``dl-media.viber.com``), over https
+MEDIA_HOSTS = ("viber.com",)
 
 #: a stand-in for ``check``, which has no settings: the real name is checked at send
 _CHECK_SENDER = Sender("Switchboard")
@@ -103,6 +113,20 @@ class ViberAdapter:
                 raise
             tokens.append(result.message_token)
         return tokens[0]
+
+    @asynccontextmanager
+    async def media_link(
+        self,
+        url: str,
+        settings: Mapping[str, str],
+        http: httpx.AsyncClient,
+        *,
+        mime_type: str | None = None,
+    ) -> AsyncIterator[MediaStream]:
+        """A customer's file from Viber's media server (signed links: no token sent)."""
+        policy = link_policy(settings, MEDIA_HOSTS, provider="Viber")
+        async with open_link(url, http, policy, provider="Viber", mime_type=mime_type) as stream:
+            yield stream
 
     def _client(self, settings: Mapping[str, str], http: httpx.AsyncClient) -> ViberClient:
         base = settings.get("api_base_url") or DEFAULT_API_BASE_URL

@@ -21,9 +21,11 @@ Rules of the module:
   account's welcome message when one is configured — the one message Viber lets a bot
   send before the customer writes.  ``subscribed``, ``unsubscribed`` and ``webhook``
   (Viber checking the URL) are ignored too, listed with the reason.
-- Media is referenced by Viber's URL (``media``), never downloaded here; a sticker by
-  its ``sticker_id``.  An unknown message type becomes ``Unsupported``; an unknown event
-  is ignored.
+- Media is referenced by Viber's URL (``media``, valid for about an hour), never
+  downloaded here: a picture, video or file gets ``media_id`` =
+  ``adapters.links.link_media_id(url)``, which agents open through the server's media
+  endpoint (it streams the file from that URL); a sticker keeps its ``sticker_id``.  An
+  unknown message type becomes ``Unsupported``; an unknown event is ignored.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from adapters.content import (
 )
 from adapters.errors import WebhookError
 from adapters.identity import phone_identity
+from adapters.links import link_media_id
 from adapters.viber.outbound import choice_from_tracking
 from adapters.whatsapp._payload import Obj
 
@@ -155,11 +158,17 @@ def _read(m: Obj, kind: str) -> Content:
             text = m.text("text")
             return choice_from_tracking(m.opt_text("tracking_data"), text) or Text(text)
         case "picture":
-            return Image(url=m.text("media"), caption=m.opt_text("text") or None)
+            url = m.text("media")
+            caption = m.opt_text("text") or None
+            return Image(url=url, media_id=link_media_id(url), caption=caption)
         case "video":
-            return Video(url=m.text("media"), caption=m.opt_text("text") or None)
+            url = m.text("media")
+            caption = m.opt_text("text") or None
+            return Video(url=url, media_id=link_media_id(url), caption=caption)
         case "file":
-            return Document(url=m.text("media"), filename=m.opt_text("file_name"))
+            url = m.text("media")
+            name = m.opt_text("file_name")
+            return Document(url=url, media_id=link_media_id(url), filename=name)
         case "sticker":
             return Sticker(media_id=str(m.integer("sticker_id")), url=m.opt_text("media"))
         case "location":

@@ -110,7 +110,7 @@ async def _transcript_ids(http: httpx.AsyncClient) -> list[str]:
     ids = []
     for conversation in listing.json()["conversations"]:
         cid = conversation["conversation_id"]
-        entries = (await http.get(f"/api/v1/conversations/{cid}/messages", headers=SUPERVISOR))
+        entries = await http.get(f"/api/v1/conversations/{cid}/messages", headers=SUPERVISOR)
         ids += [e["provider_message_id"] for e in entries.json()["entries"]
                 if e["type"] == "message" and e["direction"] == "in"]  # fmt: skip
     return ids

@@ -475,3 +475,33 @@ async def test_a_command_s_ack_comes_after_the_events_that_happened_before_it(
         assert bodies == [f"mesaj {n}" for n in range(12)]
         assert [f["type"] for f in frames][-2:] == ["conversation.resolved", "ack"]
         nursery.cancel_scope.cancel()
+
+
+async def test_replies_still_go_out_after_an_agent_opened_the_customer_s_media(
+    server: Server,
+) -> None:
+    # the adapter keeps one Graph client per account: opening media first must not leave it
+    # holding an HTTP client that the media request closed
+    body = fixture("message", "image")
+    value = body["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = "905321118888"
+    value["messages"][0]["from"] = "905321118888"
+    async with trio.open_nursery() as nursery:
+        ayse = await _connect(server, "demo-ayse", nursery)
+        await ayse.command("status.set", status="online")
+        assert (await server.post(body)).status_code == 200
+        cid = (await ayse.expect("conversation.assigned"))["conversation_id"]
+        await ayse.expect("conversation.message")
+        as_ayse = {"Authorization": "Bearer demo-ayse"}
+        for _ in range(2):
+            path = f"/api/v1/conversations/{cid}/media/65463453"
+            media = await server.http.get(path, headers=as_ayse)
+            assert (media.status_code, media.content) == (200, IMAGE)
+        reply = await ayse.command(
+            "message.send", conversation_id=cid, content={"kind": "text", "body": "Gördüm"}
+        )
+        assert reply["type"] == "ack"
+        sent = await ayse.expect("conversation.message")
+        assert (sent["message"]["status"], sent["message"]["delivery"]) == ("sent", True)
+        assert server.graph.messages()[-1].body["text"]["body"] == "Gördüm"
+        nursery.cancel_scope.cancel()

@@ -283,16 +283,12 @@ def _archived(storage: Storage, n: int) -> list[ConversationState]:
 def test_archive_filters_combine_and_page_newest_first(storage: Storage) -> None:
     states = _archived(storage, 40)
     page = storage.archive("default", filters={"queue": "sales"}, limit=5)
-    expected = sorted(
-        (s for s in states if s.queue_id == "sales"), key=lambda s: -s.created_at
-    )
+    expected = sorted((s for s in states if s.queue_id == "sales"), key=lambda s: -s.created_at)
     assert page.total == 20
     assert page.conversations == expected[:5]
     page2 = storage.archive("default", filters={"queue": "sales"}, offset=5, limit=5)
     assert page2.conversations == expected[5:10]
-    both = storage.archive(
-        "default", filters={"queue": "sales", "status": "resolved"}, limit=100
-    )
+    both = storage.archive("default", filters={"queue": "sales", "status": "resolved"}, limit=100)
     assert {s.conversation_id for s in both.conversations} == {
         s.conversation_id
         for s in states

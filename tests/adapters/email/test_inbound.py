@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 
-from adapters.base import InboundItem, WebhookResult
+from adapters.base import InboundFile, InboundItem, WebhookResult
 from adapters.content import Text, content_from_wire
 from adapters.email.adapter import EmailAdapter
 from adapters.email.form import Form, Upload, parse_form
 from adapters.email.inbound import MAX_REFERENCES, inbound_message
 from adapters.errors import WebhookError
+from adapters.links import link_media_id
 from tests.adapters.email.mailgun import (
     HEADERS,
     NOW,
@@ -46,7 +48,11 @@ def test_a_forwarded_reply_with_files_in_full() -> None:
     headers = content_type(ctype)
     settings = {"signing_key": SIGNING_KEY}
     adapter.verify(body, headers, settings)
-    assert adapter.parse(body, headers, settings) == WebhookResult(
+    result = adapter.parse(body, headers, settings)
+    pdf_id, photo_id = (a["media_id"] for a in result.messages[0].extra["attachments"])
+    assert all(re.fullmatch(r"eml_[A-Za-z0-9_-]{24}", i) for i in (pdf_id, photo_id))
+    assert pdf_id != photo_id
+    assert result == WebhookResult(
         messages=(
             InboundItem(
                 provider_message_id=GMAIL_ID,
@@ -60,14 +66,17 @@ def test_a_forwarded_reply_with_files_in_full() -> None:
                                 "frequently_forwarded": False},
                     "thread": THREAD,
                     "attachments": [
-                        {"kind": "document", "mime_type": "application/pdf",
+                        {"kind": "document", "media_id": pdf_id, "mime_type": "application/pdf",
                          "filename": "fatura.pdf", "size": len(PDF)},
-                        {"kind": "image", "mime_type": "image/jpeg", "filename": "IMG_0042.JPG",
-                         "size": len(PHOTO)},
+                        {"kind": "image", "media_id": photo_id, "mime_type": "image/jpeg",
+                         "filename": "IMG_0042.JPG", "size": len(PHOTO)},
                     ],
                 },
             ),
-        )
+        ),
+        # the bytes, for the server to keep on disk before the message is written
+        files=(InboundFile(pdf_id, PDF, "application/pdf", "fatura.pdf"),
+               InboundFile(photo_id, PHOTO, "image/jpeg", "IMG_0042.JPG")),
     )  # fmt: skip
 
 
@@ -110,18 +119,20 @@ def test_stored_mails_bring_links_agents_can_open() -> None:
     item = inbound_message(Form(stored_fields()))
     assert item.content == Text("Ekte fotoğraf var.")
     base = "https://storage-europe-west1.api.mailgun.net/v3/domains/mg.acme.com.tr/messages/BAABAQ"
+    ids = [link_media_id(f"{base}/attachments/{i}") for i in range(3)]
     assert item.extra["attachments"] == [
-        {"kind": "image", "mime_type": "image/png", "url": f"{base}/attachments/0",
-         "filename": "hasar.png", "size": 48213, "content_id": "ii_lvn3k2a10"},
-        {"kind": "video", "mime_type": "video/mp4", "url": f"{base}/attachments/1",
-         "filename": "kutu.mp4", "size": 1048576},
-        {"kind": "audio", "mime_type": "audio/mpeg", "url": f"{base}/attachments/2",
-         "filename": "not.mp3"},
+        {"kind": "image", "media_id": ids[0], "mime_type": "image/png",
+         "url": f"{base}/attachments/0", "filename": "hasar.png", "size": 48213,
+         "content_id": "ii_lvn3k2a10"},
+        {"kind": "video", "media_id": ids[1], "mime_type": "video/mp4",
+         "url": f"{base}/attachments/1", "filename": "kutu.mp4", "size": 1048576},
+        {"kind": "audio", "media_id": ids[2], "mime_type": "audio/mpeg",
+         "url": f"{base}/attachments/2", "filename": "not.mp3"},
     ]  # fmt: skip
     # a linked attachment is a valid media reference of the content model
     image = content_from_wire(item.extra["attachments"][0])
-    assert image.to_wire() == {"kind": "image", "url": f"{base}/attachments/0",
-                               "mime_type": "image/png"}  # fmt: skip
+    assert image.to_wire() == {"kind": "image", "media_id": ids[0], "mime_type": "image/png",
+                               "url": f"{base}/attachments/0"}  # fmt: skip
 
 
 def test_an_url_encoded_post_parses_like_a_multipart_one() -> None:
@@ -240,8 +251,9 @@ def test_only_attachment_fields_are_files() -> None:
     upload = Upload(field="attachment-1", filename=None, content_type="text/calendar", size=9)
     other = Upload(field="logo", filename="x.png", content_type="image/png", size=1)
     item = inbound_message(Form(forward_fields(), (upload, other)))
-    assert item.extra["attachments"] == [{"kind": "document", "mime_type": "text/calendar",
-                                          "size": 9}]  # fmt: skip
+    [only] = item.extra["attachments"]
+    assert only == {"kind": "document", "media_id": only["media_id"], "mime_type": "text/calendar",
+                    "size": 9}  # fmt: skip
 
 
 def test_unknown_fields_are_ignored_and_a_bad_content_id_map_is_only_a_hint() -> None:

@@ -9,6 +9,7 @@ local server speaking the Send API.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +35,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import SignatureError, WebhookError, WindowClosed
+from adapters.links import link_media_id
 from adapters.messenger import InstagramAdapter, MessengerAdapter, RetryPolicy
 from tests.adapters.messenger.fake_send_api import (
     Answer,
@@ -60,6 +62,11 @@ TOKEN = "EAAJig-page-token"
 NOW = 1_718_270_400.0
 
 
+def linked(content: Any) -> Any:
+    """Media as the adapter gives it: the CDN URL and the media id the server resolves."""
+    return dataclasses.replace(content, media_id=link_media_id(content.url))
+
+
 def msg(mid: str, content: Content, *, ts: float = T, **extra: Any) -> InboundItem:
     return InboundItem(mid, IGSID, ts, content, extra=extra)
 
@@ -69,7 +76,9 @@ MESSAGES: dict[str, list[InboundItem]] = {
     "image": [
         msg(
             "ig_img1",
-            Image(url="https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1&signature=x"),
+            linked(
+                Image(url="https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1&signature=x")
+            ),
         )
     ],
     "story_mention": [
@@ -91,10 +100,12 @@ MESSAGES: dict[str, list[InboundItem]] = {
     "reel": [
         msg(
             "ig_reel1",
-            Video(
-                url="https://lookaside.fbsbx.com/ig_messaging_cdn/"
-                "?asset_id=18011111111111111&signature=r",
-                caption="Yeni sezon #moda",
+            linked(
+                Video(
+                    url="https://lookaside.fbsbx.com/ig_messaging_cdn/"
+                    "?asset_id=18011111111111111&signature=r",
+                    caption="Yeni sezon #moda",
+                )
             ),
         )
     ],

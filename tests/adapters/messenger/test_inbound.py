@@ -10,6 +10,7 @@ exactly what the server would record.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WebhookError
+from adapters.links import link_media_id
 from adapters.messenger.inbound import parse_webhook, parse_webhook_bytes
 from adapters.messenger.platform import INSTAGRAM, MESSENGER
 
@@ -46,6 +48,11 @@ CDN = (
     "https://scontent.xx.fbcdn.net/v/t1.15752-9/448020185_1234_n.jpg"
     "?_nc_cat=1&ccb=1-7&oh=00_AYB&oe=66A1B2C3"
 )
+
+
+def linked(content: Any) -> Any:
+    """Media as the adapter gives it: the CDN URL and the media id the server resolves."""
+    return dataclasses.replace(content, media_id=link_media_id(content.url))
 
 
 def msg(mid: str, content: Any, *, ts: float = T, sender: str = PSID, **extra: Any) -> InboundItem:
@@ -63,22 +70,25 @@ MESSAGES: dict[str, list[InboundItem]] = {
         )
     ],
     "quick_reply": [msg("m_qr1", ButtonReply(id="confirm_yes", title="Evet"))],
-    "image": [msg("m_img1", Image(url=CDN))],
+    "image": [msg("m_img1", linked(Image(url=CDN)))],
     "two_images_with_text": [
         msg("m_multi", Text("Faturalar")),
-        msg("m_multi#1", Image(url="https://scontent.xx.fbcdn.net/v/1.jpg")),
-        msg("m_multi#2", Image(url="https://scontent.xx.fbcdn.net/v/2.jpg")),
+        msg("m_multi#1", linked(Image(url="https://scontent.xx.fbcdn.net/v/1.jpg"))),
+        msg("m_multi#2", linked(Image(url="https://scontent.xx.fbcdn.net/v/2.jpg"))),
     ],
-    "video": [msg("m_vid1", Video(url="https://video.xx.fbcdn.net/v/t42.3356-2/clip.mp4"))],
+    "video": [msg("m_vid1", linked(Video(url="https://video.xx.fbcdn.net/v/t42.3356-2/clip.mp4")))],
     "audio": [
         msg(
             "m_aud1",
-            Audio(url="https://cdn.fbsbx.com/v/t59.3654-21/audioclip-1718270400000-2403.mp4"),
+            linked(
+                Audio(url="https://cdn.fbsbx.com/v/t59.3654-21/audioclip-1718270400000-2403.mp4")
+            ),
         )
     ],
     "file": [
         msg(
-            "m_file1", Document(url="https://cdn.fbsbx.com/v/t59.2708-21/sozlesme.pdf/sozlesme.pdf")
+            "m_file1",
+            linked(Document(url="https://cdn.fbsbx.com/v/t59.2708-21/sozlesme.pdf/sozlesme.pdf")),
         )
     ],
     "sticker": [

@@ -34,6 +34,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WindowClosed
+from adapters.links import link_media_id
 from adapters.messenger.outbound import (
     HUMAN_AGENT_WINDOW_S,
     STANDARD_WINDOW_S,
@@ -42,6 +43,8 @@ from adapters.messenger.outbound import (
     window,
 )
 from adapters.messenger.platform import INSTAGRAM, MESSENGER
+
+CDN_LINK = "https://scontent.xx.fbcdn.net/v/t1.15752-9/448020185_n.jpg?oe=66A1B2C3"
 
 PSID = "6944374522302871"
 NOW = 1_718_270_400.0
@@ -74,6 +77,10 @@ YES_NO = (Button("yes", "Evet"), Button("no", "Hayır"))
         (
             Image(media_id="1857777774821032", url="https://example.com/fatura.jpg"),
             [{"attachment": {"type": "image", "payload": {"attachment_id": "1857777774821032"}}}],
+        ),
+        (  # a customer's attachment passed on: its lnk_ id is ours, its CDN link is Meta's
+            Image(media_id=link_media_id(CDN_LINK), url=CDN_LINK),
+            [{"attachment": {"type": "image", "payload": {"url": CDN_LINK}}}],
         ),
         (
             Video(url="https://example.com/kurulum.mp4"),

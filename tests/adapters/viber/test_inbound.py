@@ -8,6 +8,7 @@ Viber's documented callback format.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from adapters.content import (
     Video,
 )
 from adapters.errors import WebhookError
+from adapters.links import link_media_id
 from adapters.viber.inbound import parse_event, parse_event_bytes
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "viber"
@@ -64,21 +66,30 @@ def test_a_64_bit_token_keeps_every_digit() -> None:
     assert parse_event_bytes(raw).messages[0].provider_message_id == "4912661846655238145"
 
 
+def linked(content: Any) -> Any:
+    """Media as the adapter gives it: the CDN URL and the media id the server resolves."""
+    return dataclasses.replace(content, media_id=link_media_id(content.url))
+
+
 MESSAGES: dict[str, Content] = {
     "text": Text("Merhaba, siparişim nerede?"),
-    "picture": Image(
-        url="https://dl-media.viber.com/5/media/2/short/any/sig/image/0x0/a1b2/c3d4.jpg",
-        caption="Faturam",
+    "picture": linked(
+        Image(
+            url="https://dl-media.viber.com/5/media/2/short/any/sig/image/0x0/a1b2/c3d4.jpg",
+            caption="Faturam",
+        )
     ),
-    "picture_without_text": Image(
-        url="https://dl-media.viber.com/5/media/2/short/any/sig/image/0x0/e5f6/g7h8.jpg"
+    "picture_without_text": linked(
+        Image(url="https://dl-media.viber.com/5/media/2/short/any/sig/image/0x0/e5f6/g7h8.jpg")
     ),
-    "video": Video(
-        url="https://dl-media.viber.com/5/media/2/short/any/sig/video/0x0/i9j0/k1l2.mp4"
+    "video": linked(
+        Video(url="https://dl-media.viber.com/5/media/2/short/any/sig/video/0x0/i9j0/k1l2.mp4")
     ),
-    "file": Document(
-        url="https://dl-media.viber.com/5/share/2/long/vibes/icon/file/m3n4/fatura.pdf",
-        filename="fatura.pdf",
+    "file": linked(
+        Document(
+            url="https://dl-media.viber.com/5/share/2/long/vibes/icon/file/m3n4/fatura.pdf",
+            filename="fatura.pdf",
+        )
     ),
     "sticker": Sticker(media_id="46105", url="https://viber.github.io/docs/img/stickers/46105.png"),
     "location": Location(latitude=41.008238, longitude=28.978359),
