@@ -16,7 +16,9 @@ chat, it resolves it under a topic.  Now and then an agent steps away (``away``,
 view of what it holds, and it reads each chat's transcript (``conversation.get``) for
 customer messages that came while it was gone — and those of chats it was resolving when
 the connection dropped (the resolve may have been carried out without its answer, and
-with the messages pushed ahead of it still on the way).
+with the messages pushed ahead of it still on the way).  A chat taken over from a
+colleague (requeued, unparked to the queue, transferred) has its history read too, as an
+agent's desktop shows it: what reached the colleague's closed socket is there.
 
 Erlang mode: capacity 1, no replies, no park, no think time, no drops; a chat is resolved
 exactly its customer's pre-drawn handle time after ``conversation.assigned`` reached the
@@ -173,23 +175,23 @@ class SimAgent:
             if chat is None:
                 chat = self._take(conversation_id, now)
             chat.parked = conversation_id in parked
-        if not first and (held or unsure):
+        if not first:
             assert self._nursery is not None
-            self._nursery.start_soon(self._catch_up, sorted(held) + sorted(unsure))
+            for conversation_id in sorted(held) + sorted(unsure):  # at once: chats move on
+                self._nursery.start_soon(self._catch_up, conversation_id)
 
-    async def _catch_up(self, conversation_ids: list[str]) -> None:
-        """Customer messages that came while the socket was gone: from each transcript."""
-        for conversation_id in conversation_ids:
-            answer = await self.ask("conversation.get", conversation_id=conversation_id)
-            transcript = (answer or {}).get("result", {}).get("transcript", [])
-            chat = self.chats.get(conversation_id)
-            for entry in transcript:
-                pid = entry.get("provider_message_id") if isinstance(entry, dict) else None
-                if entry.get("direction") == "in" and isinstance(pid, str):
-                    self.ledger.recovered(pid)
-                    if chat is not None and pid not in chat.pids:
-                        chat.pids.append(pid)
-                        chat.poke()
+    async def _catch_up(self, conversation_id: str) -> None:
+        """Customer messages this agent may not have seen live: from the transcript."""
+        answer = await self.ask("conversation.get", conversation_id=conversation_id)
+        transcript = (answer or {}).get("result", {}).get("transcript", [])
+        chat = self.chats.get(conversation_id)
+        for entry in transcript:
+            pid = entry.get("provider_message_id") if isinstance(entry, dict) else None
+            if entry.get("direction") == "in" and isinstance(pid, str):
+                self.ledger.recovered(pid)
+                if chat is not None and pid not in chat.pids:
+                    chat.pids.append(pid)
+                    chat.poke()
 
     # -- what the server says --------------------------------------------------------------
 
@@ -215,6 +217,11 @@ class SimAgent:
                     chat.poke()
         elif kind in ("conversation.assigned", "conversation.unparked"):
             self._note(kind, conversation_id)
+            if kind == "conversation.assigned" and self.ledger.activations.get(conversation_id):
+                # taken over from a colleague (requeued, unparked to the queue, transferred):
+                # like an agent's desktop, read the history the colleague had
+                assert self._nursery is not None
+                self._nursery.start_soon(self._catch_up, conversation_id)
             self.ledger.activated(self.agent_id, conversation_id, now)
             chat = self.chats.get(conversation_id)
             if chat is None:

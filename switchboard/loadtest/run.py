@@ -79,6 +79,13 @@ def _channels(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _setting(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name.startswith("SWITCHBOARD_"):
+        raise argparse.ArgumentTypeError(f"expected SWITCHBOARD_NAME=VALUE, not {text!r}")
+    return name, value
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = Scenario()
     p = argparse.ArgumentParser(
@@ -106,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="self-started server: keep its data (embedded Redis files) here, for inspection",
+    )
+    where.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="NAME=VALUE",
+        help="self-started server: an environment setting (docs/configuration.md), "
+        "e.g. SWITCHBOARD_RUNTIME_SWITCH_INTERVAL_S=0.0005; repeatable",
     )
     where.add_argument(
         "--keep", action="store_true", help="with --url: keep the run's queue, agents and accounts"
@@ -281,7 +297,12 @@ async def _play(args: argparse.Namespace, scenario: Scenario, view: LiveView) ->
             result["server"] = {"url": args.url, "self_started": False}
         else:
             result = await _self_started(
-                scenario, provider, view, args.server_log, args.server_data
+                scenario,
+                provider,
+                view,
+                args.server_log,
+                args.server_data,
+                dict(args.server_env),
             )
         result["replies_reached_customers"] = sum(provider.replies.values())
         nursery.cancel_scope.cancel()
@@ -294,6 +315,7 @@ async def _self_started(
     view: LiveView,
     log: Path | None,
     keep_data: Path | None = None,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     from switchboard.bench.harness import ServerProcess  # noqa: PLC0415 -- server imports
 
@@ -301,7 +323,7 @@ async def _self_started(
     with tempfile.TemporaryDirectory(prefix="switchboard-loadtest-") as tmp:
         data_dir = keep_data if keep_data is not None else Path(tmp) / "data"
         await trio.to_thread.run_sync(workspace.seed_admin, data_dir, token)
-        env = {"SWITCHBOARD_LIMITS_WS_SEND_BUFFER": "100000"}
+        env = {"SWITCHBOARD_LIMITS_WS_SEND_BUFFER": "100000", **(server_env or {})}
         server = ServerProcess(data_dir, env=env)
         try:
             url = await trio.to_thread.run_sync(server.wait_url)
