@@ -346,6 +346,20 @@ class Simulation:
             "predicted_p_wait_at_sample": round(sample.p_wait, 4),
             "predicted_asa_s_at_sample": round(sample.asa_s, 4),
         })  # fmt: skip
+        # the ideal center on the same sample is a control variate: its expectation is the
+        # prediction, and it shares the sample's luck with the run, so measured - ideal +
+        # predicted estimates the server at the nominal load with most of the noise of a
+        # five-minute sample taken out (docs/loadtest.md, "Reading the result")
+        cv_p_wait = measured.p_wait - measured.ideal_p_wait + predicted.p_wait
+        cv_asa = measured.asa_s - measured.ideal_asa_s + predicted.asa_s
+        out.update({
+            "server_p_wait_excess": round(measured.p_wait - measured.ideal_p_wait, 4),
+            "server_asa_excess_s": round(measured.asa_s - measured.ideal_asa_s, 4),
+            "cv_p_wait": round(cv_p_wait, 4),
+            "cv_asa_s": round(cv_asa, 4),
+            "cv_p_wait_error": _relative(cv_p_wait, predicted.p_wait),
+            "cv_asa_error": _relative(cv_asa, predicted.asa_s),
+        })  # fmt: skip
         return out
 
     # -- for the plot ----------------------------------------------------------------------

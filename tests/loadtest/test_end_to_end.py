@@ -62,6 +62,10 @@ def test_short_erlang_run_reports_prediction_and_measurement(
     assert erlang["predicted_p_wait"] == pytest.approx(0.3199, abs=1e-3)  # A = 2.5, N = 4
     assert 0 <= erlang["measured_p_wait"] <= 1
     assert erlang["measured_asa_s"] >= 0
+    # the control-variate estimate is the prediction moved by what the server added
+    excess = erlang["measured_p_wait"] - erlang["ideal_p_wait"]
+    assert erlang["server_p_wait_excess"] == pytest.approx(excess, abs=2e-4)
+    assert erlang["cv_p_wait"] == pytest.approx(erlang["predicted_p_wait"] + excess, abs=2e-4)
     assert result["capacity_violations"] == result["lost"] == result["duplicated"] == 0
     assert result["peak_chats_per_agent"] <= 1
     assert code == 0
