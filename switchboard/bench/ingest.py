@@ -231,8 +231,10 @@ async def _bench(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "webhooks_per_s": round(webhooks_per_s, 1),
         "bare_endpoint_per_s": round(bare_per_s, 1),
         "ratio": round(webhooks_per_s / bare_per_s, 3),
-        "rounds": {"webhooks_per_s": [round(x, 1) for x in webhook_rounds],
-                   "bare_endpoint_per_s": [round(x, 1) for x in bare_rounds]},
+        "rounds": {
+            "webhooks_per_s": [round(x, 1) for x in webhook_rounds],
+            "bare_endpoint_per_s": [round(x, 1) for x in bare_rounds],
+        },
         "steady_rate_per_s": rate,
         "p50_ms": round(quantiles[49], 2),
         "p99_ms": round(quantiles[98], 2),

@@ -44,7 +44,6 @@ from switchboard.bench.harness import ACCOUNT, ServerProcess, seed, webhook
 __all__ = ["run"]
 
 
-
 _ENV = {
     "SWITCHBOARD_ROUTING_DISCONNECT_GRACE_S": "600",
     "SWITCHBOARD_LIMITS_WS_SEND_BUFFER": "100000",

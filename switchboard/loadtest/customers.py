@@ -77,10 +77,11 @@ class Customers:
         self.came_back = 0
         self.begin = -math.inf  # messages before this are not sent (steady-state start)
         self.end = math.inf
-        # customers per second, so that customer messages come at ``rate`` per second
+        # customers per second, so that customer messages come at ``rate`` per second;
+        # customers writing again after a park come on top (how many depends on the agents)
         per_customer = 1.0 if scenario.erlang else scenario.messages * (
             1 + (scenario.two_channel_share if len(self.channels) > 1 else 0)
-        ) + scenario.park_share  # fmt: skip
+        )  # fmt: skip
         self.customer_rate = scenario.rate / per_customer
 
     # -- plans -----------------------------------------------------------------------------
