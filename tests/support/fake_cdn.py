@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
+
+from tests.support.local_http import serving
 
 IMAGE = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 40
 PDF = b"%PDF-1.4\n" + b"1 0 obj <</Type /Catalog>> endobj\n" * 500 + b"%%EOF\n"
@@ -85,16 +84,5 @@ class FakeCdn:
 async def running_cdn(nursery: trio.Nursery) -> AsyncIterator[FakeCdn]:
     """A FakeCdn listening on 127.0.0.1 (its ``url``) for the block's duration."""
     fake = FakeCdn()
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 0.5
-    stop = trio.Event()
-    (fake.url,) = await nursery.start(
-        partial(serve, fake.app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-    )
-    try:
+    async with serving(nursery, fake.app) as fake.url:
         yield fake
-    finally:
-        stop.set()

@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
 from tests.support.fake_graph import Answer, FakeGraph, Received
+from tests.support.local_http import serving
 
 __all__ = ["Answer", "FakeSendApi", "Received", "Sleeps", "running_send_api", "send_api_error"]
 
@@ -50,18 +48,11 @@ class FakeSendApi(FakeGraph):
 async def running_send_api(nursery: trio.Nursery) -> AsyncIterator[FakeSendApi]:
     """A FakeSendApi listening on 127.0.0.1 (its ``url``) for the block's duration."""
     fake = FakeSendApi()
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 0.5
-    stop = trio.Event()
-    (fake.url,) = await nursery.start(partial(serve, fake.app, config, shutdown_trigger=stop.wait))
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        stop.set()
+    async with serving(nursery, fake.app) as fake.url:
+        try:
+            yield fake
+        finally:
+            fake.release.set()
 
 
 @dataclass(slots=True)

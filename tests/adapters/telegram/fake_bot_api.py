@@ -13,14 +13,13 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from quart import Response, request
 from quart_trio import QuartTrio
+
+from tests.support.local_http import serving
 
 __all__ = ["FILE", "Answer", "FakeBotApi", "Received", "bot_api_error", "running_bot_api"]
 
@@ -108,15 +107,8 @@ class FakeBotApi:
 async def running_bot_api(nursery: trio.Nursery) -> AsyncIterator[FakeBotApi]:
     """A FakeBotApi listening on 127.0.0.1 (its ``url``) for the block's duration."""
     fake = FakeBotApi()
-    config = HypercornConfig()
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
-    config.graceful_timeout = 0.5
-    stop = trio.Event()
-    (fake.url,) = await nursery.start(partial(serve, fake.app, config, shutdown_trigger=stop.wait))
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        stop.set()
+    async with serving(nursery, fake.app) as fake.url:
+        try:
+            yield fake
+        finally:
+            fake.release.set()
