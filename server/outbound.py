@@ -60,6 +60,10 @@ SENT = prometheus_client.Counter(
     "switchboard_outbound_total", "Outbound messages by channel and outcome", ["channel", "outcome"]
 )
 
+RESTARTS = prometheus_client.Counter(
+    "switchboard_outbox_restarts_total", "Times the outbox failed and was started again"
+)
+
 #: retries of a whole send (after the client's own quick retries) before giving up
 _ATTEMPTS = 6
 _BACKOFF_S = 2.0
@@ -212,10 +216,12 @@ class OutboundThread:
         make_adapters: Callable[[], Mapping[Channel, ChannelAdapter]],
         *,
         timeout: httpx.Timeout | None = None,
+        restart_backoff_s: float = 0.5,
     ) -> None:
         self.services = services
         self.make_adapters = make_adapters
         self.timeout = timeout or httpx.Timeout(10.0, connect=5.0)
+        self.restart_backoff_s = restart_backoff_s
         self._started = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._scope: trio.CancelScope | None = None
@@ -252,9 +258,38 @@ class OutboundThread:
         async with httpx.AsyncClient(timeout=self.timeout) as http, trio.open_nursery() as nursery:
             self._token = trio.lowlevel.current_trio_token()
             self._scope = nursery.cancel_scope
-            outbox = Outbox(self.services, self.make_adapters(), http)
-            await nursery.start(outbox.run)
+            await nursery.start(self._supervise, self.make_adapters(), http)
             self._started.set()
+
+    async def _supervise(
+        self,
+        adapters: Mapping[Channel, ChannelAdapter],
+        http: httpx.AsyncClient,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the outbox; if it fails (storage unreachable...), log it and start it again.
+
+        A restarted outbox reads the stream from its start: what was in flight is sent
+        again, as after a crash (docs/storage.md).
+        """
+        backoff = self.restart_backoff_s
+        starting = True
+        while True:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(Outbox(self.services, adapters, http).run)
+                    if starting:
+                        starting = False
+                        task_status.started()
+                    backoff = self.restart_backoff_s
+            except Exception:
+                if starting:
+                    raise  # the server's start reports it
+                RESTARTS.inc()
+                logger.exception("the outbox stopped; starting it again in %.1f s", backoff)
+                await trio.sleep(backoff)
+                backoff = min(2 * backoff, 30.0)
 
 
 def _error(error: ProviderError) -> dict[str, Any]:
