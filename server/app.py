@@ -42,7 +42,7 @@ from server.outbound import OutboundThread, install_checks
 from server.services import Services, start_services, stop_services
 from server.supervisor_ws import supervisor_ws_blueprint
 from server.webchat import webchat_blueprint
-from server.webhooks import webhooks_blueprint
+from server.webhooks import FastWebhooks, Ingress, webhooks_blueprint
 from switchboard.config import Config
 
 __all__ = ["create_app", "hypercorn_config", "run", "serve"]
@@ -62,7 +62,10 @@ def create_app(
     app.config["SWITCHBOARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.limits.webhook_max_bytes
     if services is not None:
-        app.register_blueprint(webhooks_blueprint(services, channels or adapters()))
+        ingress = Ingress(services, channels or adapters())
+        app.register_blueprint(webhooks_blueprint(ingress))
+        bare = config.server.bench_endpoint
+        app.asgi_app = FastWebhooks(app.asgi_app, ingress, bench_empty=bare)  # type: ignore[method-assign,assignment]
         app.register_blueprint(agent_ws_blueprint(services))
         app.register_blueprint(supervisor_ws_blueprint(services))
         app.register_blueprint(api_blueprint(services, channels or adapters()))
