@@ -130,6 +130,8 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hyper.bind = [f"{host}:{config.server.port}"]
     hyper.graceful_timeout = 5.0
     hyper.accesslog = None
+    # through the root handler (plain or JSON lines, docs/operations.md), not its own
+    hyper.errorlog = logging.getLogger("hypercorn.error")
     return hyper
 
 

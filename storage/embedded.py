@@ -55,6 +55,8 @@ from types import TracebackType
 from typing import Final, Literal, Self, get_args
 from urllib.parse import quote
 
+import redis
+
 __all__ = [
     "DataDirInUse",
     "EmbeddedRedis",
@@ -92,6 +94,22 @@ _STALE_GRACE_S: Final = 5.0
 #: Start attempts when we pick the TCP port ourselves: another process may take the free
 #: port between our probe and the server's bind.
 _PORT_ATTEMPTS: Final = 3
+
+
+def running_url(data_dir: Path) -> str | None:
+    """The URL of an embedded server already running on ``data_dir`` (its socket answers
+    a ping), or None."""
+    path = Path(data_dir) / SOCKET_FILE
+    if not path.exists():
+        return None
+    url = f"unix://{path.resolve()}"
+    probe = redis.Redis.from_url(url)
+    try:
+        return url if probe.ping() else None
+    except redis.ConnectionError:
+        return None
+    finally:
+        probe.close()
 
 
 class StorageServerError(RuntimeError):

@@ -20,10 +20,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from storage.blobs import BlobStore, blob_root, is_blob_id
-from storage.embedded import SOCKET_FILE, EmbeddedRedis
+from storage.embedded import EmbeddedRedis, running_url
 from storage.store import Storage
 
 __all__ = ["kept_files", "purge"]
@@ -43,18 +41,9 @@ def purge(
     blobs = BlobStore(blob_root(data_dir))
     if redis_url is not None:
         return _purge(redis_url, cutoff, workspaces, blobs)
-    socket = Path(data_dir) / SOCKET_FILE
-    if socket.exists():
-        url = f"unix://{socket.resolve()}"
-        probe = redis.Redis.from_url(url)
-        try:
-            running = bool(probe.ping())
-        except redis.ConnectionError:
-            running = False
-        finally:
-            probe.close()
-        if running:
-            return _purge(url, cutoff, workspaces, blobs)
+    url = running_url(Path(data_dir))  # a server on it: through its socket
+    if url is not None:
+        return _purge(url, cutoff, workspaces, blobs)
     with EmbeddedRedis(Path(data_dir)) as server:
         return _purge(server.url, cutoff, workspaces, blobs)
 

@@ -16,6 +16,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from switchboard import __version__
 from switchboard.config import ENV_PREFIX, ConfigError, load_config
@@ -66,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--data-dir", metavar="DIR", default="./data",
                            help="the embedded server's data directory")  # fmt: skip
 
+    admin = commands.add_parser(
+        "admin",
+        help="create or update an admin of a workspace (the first one too) and print a new token",
+    )
+    admin.add_argument("--workspace", required=True, metavar="WS")
+    admin.add_argument("--user", required=True, metavar="USER_ID")
+    admin.add_argument("--name", default="Administrator", help="display name")
+    admin.add_argument("--email", help="for password login (set the password over REST)")
+    admin.add_argument("--redis-url", metavar="URL", help="the server's Redis")
+    admin.add_argument("--data-dir", metavar="DIR", default="./data",
+                       help="the embedded server's data directory")  # fmt: skip
+
     commands.add_parser(
         "loadtest",
         help="simulated customers and agents (switchboard loadtest --help)",
@@ -99,7 +113,21 @@ def _serve(args: argparse.Namespace) -> int:
     except StorageServerError as error:
         print(f"switchboard: storage: {error}", file=sys.stderr)
         return 1
+    except BaseExceptionGroup as group:  # raised inside the server's nurseries
+        storage_errors, _others = group.split(StorageServerError)
+        if storage_errors is None:
+            raise
+        print(f"switchboard: storage: {_first(storage_errors)}", file=sys.stderr)
+        return 1
     return EXIT_OK
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a (nested) exception group."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 def _configure_logging(log_format: str) -> None:
@@ -173,6 +201,55 @@ def _retention(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _admin(args: argparse.Namespace) -> int:
+    """Write an admin user into storage and print a new bearer token for it.
+
+    The server reads users when it starts, so this runs with the server stopped (on an
+    embedded data directory in use it refuses).
+    """
+    from server.catalog import Catalog, Role, User  # noqa: PLC0415
+    from storage.embedded import EmbeddedRedis, running_url  # noqa: PLC0415
+    from storage.store import Storage  # noqa: PLC0415
+
+    def create(url: str) -> str:
+        storage = Storage(url)
+        try:
+            catalog = Catalog(storage)
+            catalog.load()
+            known = catalog.users.get(args.user)
+            if known is not None and known.workspace != args.workspace:
+                msg = f"user {args.user!r} belongs to workspace {known.workspace!r}"
+                raise ValueError(msg)
+            user = User(args.user, args.workspace, Role.ADMIN, args.name, email=args.email)
+            if known is not None:  # keeps its password
+                user = replace(user, password_hash=known.password_hash)
+            catalog.put_user(user)
+            token = catalog.issue_token(user)
+            storage.writer.flush()
+            return token
+        finally:
+            storage.close()
+
+    redis_url = args.redis_url or os.environ.get(f"{ENV_PREFIX}REDIS_URL")
+    try:
+        if redis_url is not None:
+            token = create(redis_url)
+        elif running_url(Path(args.data_dir)) is not None:
+            print("switchboard admin: a server is running on this data directory; stop it "
+                  "first (it reads users when it starts)", file=sys.stderr)  # fmt: skip
+            return EXIT_FAILURE
+        else:
+            with EmbeddedRedis(Path(args.data_dir)) as server:
+                token = create(server.url)
+    except Exception as error:  # a clear line, not a traceback
+        print(f"switchboard admin: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"admin {args.user} of workspace {args.workspace}; bearer token (shown once):",
+          file=sys.stderr)  # fmt: skip
+    print(token)
+    return EXIT_OK
+
+
 def _loadtest(rest: list[str]) -> int:
     from switchboard import loadtest  # noqa: PLC0415 -- trio, clients: only when load testing
 
@@ -189,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _loadtest(rest)
     if args.command == "retention":
         return _retention(args)
+    if args.command == "admin":
+        return _admin(args)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return _serve(args)

@@ -6,10 +6,14 @@ import argparse
 import io
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
+from server.catalog import Catalog, Role
+from storage.embedded import EmbeddedRedis
+from storage.store import Storage
 from switchboard import bench, cli
 from switchboard.bench import Benchmark, register, report
 
@@ -124,3 +128,48 @@ def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -
     assert (record["level"], record["logger"], record["message"]) == (
         "WARNING", "switchboard.test", "storage degraded",
     )  # fmt: skip
+
+
+def test_admin_creates_the_first_admin_whose_token_the_server_knows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    args = ["admin", "--workspace", "acme", "--user", "root", "--data-dir", str(data)]
+    assert cli.main(args) == 0
+    token = capsys.readouterr().out.strip()
+    assert token.startswith("sbt_")
+    assert cli.main([*args, "--name", "Root"]) == 0  # again: a second token, same user
+    second = capsys.readouterr().out.strip()
+    with EmbeddedRedis(data) as server:
+        storage = Storage(server.url)
+        try:
+            catalog = Catalog(storage)
+            catalog.load()  # what the server does when it starts
+            for known in (token, second):
+                user = catalog.user_for_token(known)
+                assert user is not None
+                assert (user.user_id, user.workspace, user.role) == ("root", "acme", Role.ADMIN)
+            assert catalog.users["root"].name == "Root"
+            assert storage.workspaces() == ["acme"]
+        finally:
+            storage.close()
+    # a user of another workspace is not taken over
+    other = ["admin", "--workspace", "other", "--user", "root", "--data-dir", str(data)]
+    assert cli.main(other) == 1
+    assert "belongs to workspace 'acme'" in capsys.readouterr().err
+
+
+def test_serve_on_a_data_directory_in_use_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    interval = sys.getswitchinterval()
+    try:
+        with EmbeddedRedis(data):  # another server holds the directory
+            code = cli.main(["serve", "--data-dir", str(data), "--port", "0"])
+    finally:
+        sys.setswitchinterval(interval)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "switchboard: storage:" in err
+    assert "Traceback" not in err

@@ -231,3 +231,13 @@ def test_invalid_override(overrides: dict[str, Any], words: str) -> None:
 def test_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SWITCHBOARD_LIMITS_WEBHOOK_MAX_BYTES", "2048")
     assert load_config().limits.webhook_max_bytes == 2048
+
+
+def test_the_example_in_the_configuration_docs_loads(tmp_path: Path) -> None:
+    docs = Path(__file__).parent.parent / "docs" / "configuration.md"
+    example = docs.read_text().split("```toml", 1)[1].split("```", 1)[0]
+    path = tmp_path / "switchboard.toml"
+    path.write_text(example)
+    config = load_config(path, env={})
+    assert config.server.log_format == "json"
+    assert config.routing.disconnect_policy == "requeue"
