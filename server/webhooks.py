@@ -22,6 +22,7 @@ trio loop without blocking it, so a burst of webhooks never holds agent traffic.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -419,6 +420,10 @@ class _ScopeHeaders:
         return self._map.get(key.lower(), default)
 
 
+class _Gone(Exception):
+    """The client hung up before its request body was complete: nothing to answer."""
+
+
 class FastWebhooks:
     """``POST /webhooks/{channel}/{account}`` served straight from ASGI, before quart.
 
@@ -447,8 +452,9 @@ class FastWebhooks:
                 await self._webhook(parts[2], parts[3], scope, receive, send)
                 return
             if self.bench_empty and scope["path"] == "/bench/empty":
-                await _read_body(receive, scope, None)
-                await _respond(send, 200, b"{}")
+                with contextlib.suppress(_Gone):
+                    await _read_body(receive, scope, None)
+                    await _respond(send, 200, b"{}")
                 return
         await self.app(scope, receive, send)
 
@@ -461,7 +467,11 @@ class FastWebhooks:
         send: Callable[[Any], Awaitable[None]],
     ) -> None:
         limit = self.ingress.limit
-        raw = await _read_body(receive, scope, limit)
+        try:
+            raw = await _read_body(receive, scope, limit)
+        except _Gone:
+            WEBHOOKS.labels(_known(channel_name), "client_gone").inc()
+            return
         if raw is None:
             WEBHOOKS.labels(_known(channel_name), "too_large").inc()
             body = json.dumps(_error_body("too_large", f"body over {limit} bytes")).encode()
@@ -484,8 +494,8 @@ async def _read_body(
     size = 0
     while True:
         message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return b"".join(chunks)
+        if message["type"] != "http.request":  # the client went away mid-body
+            raise _Gone
         chunk = message.get("body", b"")
         size += len(chunk)
         if limit is not None and size > limit:
