@@ -64,9 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--older-than-days", type=float, required=True, metavar="DAYS")
     retention.add_argument("--workspace", action="append", metavar="WS",
                            help="only this workspace (repeatable; default: all)")  # fmt: skip
-    retention.add_argument("--redis-url", metavar="URL", help="the server's Redis")
-    retention.add_argument("--data-dir", metavar="DIR", default="./data",
-                           help="the embedded server's data directory")  # fmt: skip
+    _storage_arguments(retention)
 
     admin = commands.add_parser(
         "admin",
@@ -76,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--user", required=True, metavar="USER_ID")
     admin.add_argument("--name", default="Administrator", help="display name")
     admin.add_argument("--email", help="for password login (set the password over REST)")
-    admin.add_argument("--redis-url", metavar="URL", help="the server's Redis")
-    admin.add_argument("--data-dir", metavar="DIR", default="./data",
-                       help="the embedded server's data directory")  # fmt: skip
+    _storage_arguments(admin)
 
     commands.add_parser(
         "loadtest",
@@ -87,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
         usage="switchboard loadtest [--url URL] [--seconds S] [--rate R] ... [--json]",
     )
     return parser
+
+
+def _storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the server's storage is: flags, else the config file, else the environment."""
+    add = parser.add_argument
+    add("--config", metavar="FILE", help="the server's TOML config ($SWITCHBOARD_CONFIG)")
+    add("--redis-url", metavar="URL", help="the server's Redis (server.redis_url)")
+    add("--data-dir", metavar="DIR", help="its data directory (server.data_dir; ./data)")
+
+
+def _storage_of(args: argparse.Namespace) -> tuple[str | None, Path]:
+    """(redis URL or None for the embedded server, data directory) as the server sees them."""
+    path = args.config or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+    config = load_config(
+        path, overrides={"server.redis_url": args.redis_url, "server.data_dir": args.data_dir}
+    )
+    return config.server.redis_url, Path(config.server.data_dir)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -187,10 +200,11 @@ def _retention(args: argparse.Namespace) -> int:
         print("switchboard retention: --older-than-days must be 0 or more", file=sys.stderr)
         return EXIT_USAGE
     try:
+        redis_url, data_dir = _storage_of(args)
         removed = purge(
             older_than_s=args.older_than_days * 86400,
-            redis_url=args.redis_url or os.environ.get(f"{ENV_PREFIX}REDIS_URL"),
-            data_dir=args.data_dir,
+            redis_url=redis_url,
+            data_dir=data_dir,
             workspaces=args.workspace,
         )
     except Exception as error:  # a clear line, not a traceback, for an operator's cron job
@@ -230,16 +244,16 @@ def _admin(args: argparse.Namespace) -> int:
         finally:
             storage.close()
 
-    redis_url = args.redis_url or os.environ.get(f"{ENV_PREFIX}REDIS_URL")
     try:
+        redis_url, data_dir = _storage_of(args)
         if redis_url is not None:
             token = create(redis_url)
-        elif running_url(Path(args.data_dir)) is not None:
+        elif running_url(data_dir) is not None:
             print("switchboard admin: a server is running on this data directory; stop it "
                   "first (it reads users when it starts)", file=sys.stderr)  # fmt: skip
             return EXIT_FAILURE
         else:
-            with EmbeddedRedis(Path(args.data_dir)) as server:
+            with EmbeddedRedis(data_dir) as server:
                 token = create(server.url)
     except Exception as error:  # a clear line, not a traceback
         print(f"switchboard admin: {error}", file=sys.stderr)

@@ -173,3 +173,18 @@ def test_serve_on_a_data_directory_in_use_says_so_in_one_line(
     assert code == 1
     assert "switchboard: storage:" in err
     assert "Traceback" not in err
+
+
+def test_admin_and_retention_find_the_storage_where_the_server_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "from-config"
+    config = tmp_path / "switchboard.toml"
+    config.write_text(f'[server]\ndata_dir = "{data}"\n')
+    args = ["admin", "--workspace", "acme", "--user", "root", "--config", str(config)]
+    assert cli.main(args) == 0
+    assert capsys.readouterr().out.startswith("sbt_")
+    assert (data / "appendonlydir").is_dir()  # the config's directory, not ./data
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(data))
+    assert cli.main(["retention", "--older-than-days", "30"]) == 0
+    assert "acme: 0 conversations deleted" in capsys.readouterr().out
