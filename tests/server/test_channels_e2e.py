@@ -16,12 +16,10 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 import httpx
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
 
 from actors.routing.model import Channel
 from adapters.email.signing import sign as mailgun_sign
@@ -30,6 +28,7 @@ from server.app import serve
 from server.catalog import Account, Catalog, demo_objects, seed
 from storage.store import Storage
 from switchboard.config import load_config
+from tests.support.agent_socket import agent_socket, next_frame
 
 Request = tuple[bytes, dict[str, str]]
 
@@ -141,29 +140,14 @@ async def server(redis_url: str) -> AsyncIterator[Server]:
         stop.set()
 
 
-async def _agent(url: str, *, task_status: trio.TaskStatus[WebSocketConnection]) -> None:
-    ws_url = url.replace("http://", "ws://") + "/ws/agent?token=demo-zeynep"
-    async with open_websocket_url(ws_url) as ws:
-        task_status.started(ws)
-        await trio.sleep_forever()
-
-
-async def _next(ws: WebSocketConnection, kind: str) -> dict[str, Any]:
-    with trio.fail_after(5):
-        while True:
-            frame: dict[str, Any] = json.loads(await ws.get_message())
-            if frame["type"] == kind:
-                return frame
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.channel.value)
 async def test_a_channel_s_webhook_is_taken_once_and_refused_when_forged(
     server: Server, case: Case
 ) -> None:
     path = f"/webhooks/{case.channel.value}/demo-{case.channel.value}"
     async with trio.open_nursery() as nursery:
-        ws = await nursery.start(_agent, server.url)
-        await _next(ws, "hello")
+        ws = await nursery.start(agent_socket, server.url)
+        await next_frame(ws, "hello")
         await ws.send_message(json.dumps({"type": "status.set", "status": "online"}))
 
         forged_body, forged_headers = case.build("m-1", True)
@@ -173,9 +157,9 @@ async def test_a_channel_s_webhook_is_taken_once_and_refused_when_forged(
         body, headers = case.build("m-1", False)
         first = await server.http.post(path, content=body, headers=headers)
         assert first.status_code == 200, first.text
-        assigned = await _next(ws, "conversation.assigned")
+        assigned = await next_frame(ws, "conversation.assigned")
         assert assigned["conversation"]["channel"] == case.channel.value
-        message = await _next(ws, "conversation.message")
+        message = await next_frame(ws, "conversation.message")
         assert message["message"]["direction"] == "in"
 
         retry_body, retry_headers = case.build("m-1", False)

@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
 
 from actors.routing.model import Channel
 from adapters.email.signing import sign as mailgun_sign
@@ -38,6 +37,7 @@ from storage.codec import encode
 from storage.store import Storage
 from switchboard.config import load_config
 from tests.adapters.email.mailgun import forward_fields, multipart
+from tests.support.agent_socket import agent_socket, next_frame
 from tests.support.fake_cdn import IMAGE, PDF, FakeCdn, File, running_cdn
 
 SUPERVISOR = {"Authorization": "Bearer demo-supervisor"}
@@ -176,21 +176,6 @@ def _mail(
     return body, {"Content-Type": ctype}
 
 
-async def _online_agent(url: str, *, task_status: trio.TaskStatus[WebSocketConnection]) -> None:
-    async with open_websocket_url(url.replace("http://", "ws://") + "/ws/agent?token=demo-zeynep"
-                                  ) as ws:  # fmt: skip
-        task_status.started(ws)
-        await trio.sleep_forever()
-
-
-async def _next(ws: WebSocketConnection, kind: str) -> dict[str, Any]:
-    with trio.fail_after(5):
-        while True:
-            frame: dict[str, Any] = json.loads(await ws.get_message())
-            if frame["type"] == kind:
-                return frame
-
-
 # -- Messenger and Instagram ------------------------------------------------------------------
 
 
@@ -202,11 +187,11 @@ async def test_a_customer_s_cdn_image_streams_to_the_agent_and_no_one_else(
     url = server.cdn.serve("v/t1.15752-9/photo_n.jpg", File(body=IMAGE, content_type="image/jpeg"))
     url += "?_nc_cat=1&oh=00_AYB&oe=66A1B2C3"  # signed and time-limited, as Meta's are
     async with trio.open_nursery() as nursery:
-        ws = await nursery.start(_online_agent, server.url)
-        await _next(ws, "hello")
+        ws = await nursery.start(agent_socket, server.url)
+        await next_frame(ws, "hello")
         await ws.send_message(json.dumps({"type": "status.set", "status": "online"}))
         await server.webhook(channel, *_meta(kind, f"{channel}-ada", [_image(url)]))
-        assigned = await _next(ws, "conversation.assigned")
+        assigned = await next_frame(ws, "conversation.assigned")
         nursery.cancel_scope.cancel()
     cid, [content] = await server.inbound(channel, f"{channel}-ada")
     assert cid == assigned["conversation_id"]
