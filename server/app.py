@@ -80,7 +80,7 @@ def create_app(
             return Response(b"{}", status=200, content_type="application/json")
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
+    async def healthz() -> Any:
         health: dict[str, Any] = {"status": "ok"}
         if services is not None:
             routing = services.routing
@@ -111,7 +111,8 @@ def create_app(
                 "redelivered": recovered.redelivered,
                 "seconds": round(recovered.seconds, 3),
             }
-        return health
+        # a load balancer or orchestrator acts on the status code: degraded is 503
+        return health, 200 if health["status"] == "ok" else 503
 
     @app.get("/metrics")
     async def metrics() -> Response:

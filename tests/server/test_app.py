@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -113,5 +114,23 @@ async def test_healthz_reports_the_routing_system_it_serves(kind: str, redis_url
         assert health["actors"] == {"directory": 1, "queue": 1, "agent": 0, "conversation": 0}
         assert health["failures"] == 0
         assert health["storage"]["healthy"] is True
+    finally:
+        stop_services(services)
+
+
+async def test_healthz_is_503_while_storage_is_unreachable(redis_url: str) -> None:
+    config = load_config(env={}, overrides={"server.port": 0, "server.redis_url": redis_url})
+    services = start_services(config)
+    try:
+        client = create_app(config, services).test_client()
+        writer = services.storage.writer
+        healthy = writer.stats()
+        writer.stats = lambda: dataclasses.replace(healthy, healthy=False)  # type: ignore[method-assign]
+        answer = await client.get("/healthz")
+        assert answer.status_code == 503
+        health = await answer.get_json()
+        assert (health["status"], health["storage"]["healthy"]) == ("degraded", False)
+        writer.stats = lambda: healthy  # type: ignore[method-assign]
+        assert (await client.get("/healthz")).status_code == 200
     finally:
         stop_services(services)
