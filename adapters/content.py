@@ -158,85 +158,66 @@ class Text(_Kind):
 # -- media -------------------------------------------------------------------------------
 
 
-def _check_media(media_id: str | None, url: str | None, what: str) -> None:
-    if not media_id and not url:
-        raise ContentError.at("media_id", f"{what} needs a media_id or a url")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _MediaKind(_Kind):
+    """What every media kind has: the provider's media id and/or a URL (one is needed),
+    the MIME type and a checksum."""
+
+    noun: ClassVar[str]  # for the error: "an image needs a media_id or a url"
+    media_id: str | None = None
+    url: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.media_id and not self.url:
+            raise ContentError.at("media_id", f"{self.noun} needs a media_id or a url")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Image(_Kind):
+class Image(_MediaKind):
     """A photo, referenced by the provider's media id and/or URL."""
 
     kind: ClassVar[str] = "image"
-    media_id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    sha256: str | None = None
+    noun: ClassVar[str] = "an image"
     caption: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_media(self.media_id, self.url, "an image")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Video(_Kind):
+class Video(_MediaKind):
     """A video clip, referenced like an image."""
 
     kind: ClassVar[str] = "video"
-    media_id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    sha256: str | None = None
+    noun: ClassVar[str] = "a video"
     caption: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_media(self.media_id, self.url, "a video")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Audio(_Kind):
+class Audio(_MediaKind):
     """An audio file, or a voice note recorded in the app (``voice``)."""
 
     kind: ClassVar[str] = "audio"
-    media_id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    sha256: str | None = None
+    noun: ClassVar[str] = "an audio"
     voice: bool = False
-
-    def __post_init__(self) -> None:
-        _check_media(self.media_id, self.url, "an audio")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Document(_Kind):
+class Document(_MediaKind):
     """A file (PDF, spreadsheet, ...) with the name the customer sees."""
 
     kind: ClassVar[str] = "document"
-    media_id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    sha256: str | None = None
+    noun: ClassVar[str] = "a document"
     caption: str | None = None
     filename: str | None = None
 
-    def __post_init__(self) -> None:
-        _check_media(self.media_id, self.url, "a document")
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Sticker(_Kind):
+class Sticker(_MediaKind):
     """A sticker (webp), static or animated."""
 
     kind: ClassVar[str] = "sticker"
-    media_id: str | None = None
-    url: str | None = None
-    mime_type: str | None = None
-    sha256: str | None = None
+    noun: ClassVar[str] = "a sticker"
     animated: bool = False
-
-    def __post_init__(self) -> None:
-        _check_media(self.media_id, self.url, "a sticker")
 
 
 Media: TypeAlias = Image | Video | Audio | Document | Sticker

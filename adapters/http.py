@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import random as _random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -52,9 +52,11 @@ __all__ = [
     "retry_after_header",
     "retry_by_status",
     "retry_status",
+    "send_parts",
 ]
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 # Failures that happen before any byte of the request is sent.
 NOT_SENT_RETRY = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -302,3 +304,24 @@ class OnceByKey(Generic[T]):
         self._done[key] = result
         while len(self._done) > self._remember:
             self._done.popitem(last=False)
+
+
+async def send_parts(
+    message_id: str, parts: Sequence[P], send: Callable[[P, str | None], Awaitable[T]]
+) -> list[T]:
+    """Send one message's parts in order (a channel that needs several requests for it).
+
+    The first part goes under the message's own idempotency key, part ``i`` under
+    ``"{message_id}#{i}"``, so a retry of the whole send resends only what did not go
+    out; a failure after the first part says how many had been sent.
+    """
+    results: list[T] = []
+    for i, part in enumerate(parts):
+        key = message_id if i == 0 else f"{message_id}#{i}"
+        try:
+            results.append(await send(part, key or None))
+        except ProviderError as error:
+            if i:
+                error.args = (f"{error} (after {i} of {len(parts)} parts were sent)",)
+            raise
+    return results

@@ -124,7 +124,6 @@ class AgentSession:
         self.bridge = bridge
         self.frames = Frames()
         self.sink: EventSink = bridge.sink(limit=services.config.limits.ws_send_buffer)
-        self._send_lock = trio.Lock()
         self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {
             "ping": self._ping,
             "status.set": self._status_set,
@@ -211,8 +210,8 @@ class AgentSession:
         self.sink.push(Answer(frame))
 
     async def _send(self, value: dict[str, Any]) -> None:
-        async with self._send_lock:
-            await websocket.send(self.frames.encode(value))
+        # one sender at a time: ``hello`` before the pump starts, then only the pump
+        await websocket.send(self.frames.encode(value))
 
     # -- commands --------------------------------------------------------------------------
 

@@ -38,7 +38,8 @@ import trio
 from adapters import meta
 from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError
-from adapters.errors import ProviderError, SignatureError
+from adapters.errors import SignatureError
+from adapters.http import send_parts
 from adapters.links import link_policy, open_link
 from adapters.messenger.client import RetryPolicy, SendClient
 from adapters.messenger.errors import graph
@@ -104,17 +105,10 @@ class _MetaMessagingAdapter:
                 None, str(error), retryable=False, permanent=True
             ) from error
         client = self._client(settings, http)
-        ids: list[str] = []
-        for i, body in enumerate(requests):
-            key = item.message_id if i == 0 else f"{item.message_id}#{i}"
-            try:
-                result = await client.send(body, idempotency_key=key or None)
-            except ProviderError as error:
-                if i:  # the first parts went out; a retry of this send resends only the rest
-                    error.args = (f"{error} (after {i} of {len(requests)} parts were sent)",)
-                raise
-            ids.append(result.message_id)
-        return ids[0] or f"sender_action:{item.message_id}"
+        results = await send_parts(
+            item.message_id, requests, lambda body, key: client.send(body, idempotency_key=key)
+        )
+        return results[0].message_id or f"sender_action:{item.message_id}"
 
     @asynccontextmanager
     async def media_link(

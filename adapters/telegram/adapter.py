@@ -26,7 +26,8 @@ import trio
 
 from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError, Reaction
-from adapters.errors import ProviderError, SignatureError
+from adapters.errors import SignatureError
+from adapters.http import send_parts
 from adapters.telegram.client import BotApiClient, RetryPolicy, provider_error
 from adapters.telegram.inbound import parse_update_bytes
 from adapters.telegram.limiter import RateLimiter
@@ -86,19 +87,12 @@ class TelegramAdapter:
         except ContentError as error:  # check() refuses it first; here it can only fail
             raise provider_error(None, str(error), retryable=False, permanent=True) from error
         client = self._client(settings, http)
-        ids: list[str] = []
-        for i, request in enumerate(requests):
-            key = item.message_id if i == 0 else f"{item.message_id}#{i}"
-            try:
-                result = await client.send(request, idempotency_key=key or None)
-            except ProviderError as error:
-                if i:  # the first parts went out; a retry of this send resends only the rest
-                    error.args = (f"{error} (after {i} of {len(requests)} parts were sent)",)
-                raise
-            ids.append(result.message_id)
+        results = await send_parts(
+            item.message_id, requests, lambda body, key: client.send(body, idempotency_key=key)
+        )
         if isinstance(item.content, Reaction):  # no message of its own: an id of ours
             return f"reaction:{item.message_id}"
-        return ids[0]
+        return results[0].message_id
 
     @asynccontextmanager
     async def media(

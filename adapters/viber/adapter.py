@@ -32,7 +32,8 @@ import trio
 
 from adapters.base import Headers, MediaStream, OutboundItem, WebhookResult
 from adapters.content import ContentError, Wire
-from adapters.errors import ProviderError, SignatureError
+from adapters.errors import SignatureError
+from adapters.http import send_parts
 from adapters.links import link_policy, open_link
 from adapters.viber.client import RetryPolicy, ViberClient, provider_error
 from adapters.viber.inbound import parse_event_bytes
@@ -102,17 +103,10 @@ class ViberAdapter:
         except ContentError as error:  # check() refuses it first; here it can only fail
             raise provider_error(None, str(error), retryable=False, permanent=True) from error
         client = self._client(settings, http)
-        tokens: list[str] = []
-        for i, body in enumerate(bodies):
-            key = item.message_id if i == 0 else f"{item.message_id}#{i}"
-            try:
-                result = await client.send(body, idempotency_key=key or None)
-            except ProviderError as error:
-                if i:  # the first parts went out; a retry of this send resends only the rest
-                    error.args = (f"{error} (after {i} of {len(bodies)} parts were sent)",)
-                raise
-            tokens.append(result.message_token)
-        return tokens[0]
+        results = await send_parts(
+            item.message_id, bodies, lambda body, key: client.send(body, idempotency_key=key)
+        )
+        return results[0].message_token
 
     @asynccontextmanager
     async def media_link(

@@ -1,10 +1,10 @@
 """The web chat widget in a real headless Chromium, against a real server and agent socket.
 
-Skipped only where no browser is installed (``chromium`` on PATH and the ``playwright``
-package, driven with the system's Chromium: no browser download).  Playwright's sync API
-runs in one worker thread (its objects belong to the thread that made them) while the
-server and the agent's websocket run on the test's trio loop; the browser thread asks
-the trio side to play the agent with ``trio.from_thread.run``.
+Skipped only where no browser is installed (``chromium`` on PATH; the ``playwright``
+package of the test extras drives the system's Chromium: no browser download).
+Playwright's sync API runs in one worker thread (its objects belong to the thread that
+made them) while the server and the agent's websocket run on the test's trio loop; the
+browser thread asks the trio side to play the agent with ``trio.from_thread.run``.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 import trio
+from playwright import sync_api
 
 from adapters.content import Text
 from tests.server.test_webchat import ACCOUNT, Client, Server, _agent, running_server
 
 CHROMIUM = shutil.which("chromium")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium browser installed")
 
 #: the flags CI runs Chromium with: no sandbox (containers), no network beyond the test
