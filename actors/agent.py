@@ -36,7 +36,7 @@ from actors.messages import (
     UpdateProfile,
 )
 from actors.routing import capacity
-from actors.routing.model import AgentState, AgentStatus, Capacity, QueueId, evolve
+from actors.routing.model import AgentState, AgentStatus, AgentView, Capacity, QueueId, evolve
 from actors.routing.ready import has_room
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class AgentActor(RoutingActor[AgentState]):
         self._published = -1
         self._round = 0
         self._owed: list[str] = []  # queues not yet asked in this round
+        self._idle_queues: set[str] = set()  # queues that had nothing waiting when last asked
+        self._told: dict[str, AgentView] = {}  # the view each queue last heard from us
         state = self.state
         if not state.status_since:  # a new agent: in its status (offline) from now on
             state = self.state = evolve(state, status_since=self.clock.now())
@@ -87,7 +89,11 @@ class AgentActor(RoutingActor[AgentState]):
                 self._disconnect(sink)
             case GraceExpired(disconnected_at):
                 self._grace_expired(disconnected_at)
-            case QueueDone(_queue_id, round_):
+            case QueueDone(queue_id, round_, empty):
+                if empty:
+                    self._idle_queues.add(queue_id)
+                else:
+                    self._idle_queues.discard(queue_id)
                 self._queue_done(round_)
             case Describe():
                 return self.describe()
@@ -99,12 +105,13 @@ class AgentActor(RoutingActor[AgentState]):
 
     def _offer(self, offer: Offer) -> None:
         now = self.clock.now()
+        self._idle_queues.discard(offer.queue_id)  # it has work again
         decline = capacity.decide_offer(
             self.state, offer.conversation_id, offer.channel, offer.required_skills
         )
         if decline is None:
             # the offering queue learns the new view from the answer; the others now
-            state = capacity.accept(self.state, offer.conversation_id, offer.channel, now)
+            state = capacity.take(self.state, offer.conversation_id, offer.channel, now)
             self.state = state
             self._watch()
             # other queues' copies may overstate the room left (costing at most a declined
@@ -122,6 +129,7 @@ class AgentActor(RoutingActor[AgentState]):
                 conversation.tell(answer)
         else:
             queue = self.routing.queues.get(offer.queue_id)
+            self._told[offer.queue_id] = view
             if queue is not None:
                 queue.tell(
                     OfferAnswer(
@@ -157,6 +165,7 @@ class AgentActor(RoutingActor[AgentState]):
         if left:  # queues it left must stop offering to it: they see it go offline
             gone = capacity.view_of(evolve(state, status=AgentStatus.OFFLINE))
             for queue_id in sorted(left):
+                self._told.pop(queue_id, None)
                 self._tell_queue(queue_id, AgentChanged(gone))
         updated = evolve(
             state,
@@ -227,8 +236,12 @@ class AgentActor(RoutingActor[AgentState]):
         With free slots and several queues, one queue at a time is asked to fill
         them (a *round*): each answers ``QueueDone`` when it has nothing more, and
         the next is asked.  Asking all at once would have every queue offer the
-        same slot and all but one offer declined.  Without free slots (or with one
-        queue) every queue hears at once.
+        same slot and all but one offer declined.  Queues that said they had nothing
+        at all waiting hear at once, outside the round (no answer expected): they
+        learn of the room, so a chat arriving there is offered without delay, and
+        the round does not wait on them.  Without free slots (or with one queue)
+        every queue hears at once — except, while the agent stays online and full,
+        queues whose last view already showed no room: nothing they decide changes.
         """
         state = self.state
         if state.version == self._published:
@@ -240,11 +253,37 @@ class AgentActor(RoutingActor[AgentState]):
         if not has_room(view) or len(queues) <= 1:
             self._owed = []
             for queue_id in queues:
-                self._tell_queue(queue_id, AgentChanged(view))
+                if self._stale(queue_id, view):
+                    self._send_view(queue_id, view)
             return
         start = self._round % len(queues)  # rotate who is asked first
-        first, *self._owed = queues[start:] + queues[:start]
-        self._tell_queue(first, AgentChanged(view, self._round))
+        asked = []
+        for queue_id in queues[start:] + queues[:start]:
+            if queue_id in self._idle_queues:
+                self._send_view(queue_id, view)
+            else:
+                asked.append(queue_id)
+        if not asked:
+            self._owed = []
+            return
+        first, *self._owed = asked
+        self._send_view(first, view, self._round)
+
+    def _stale(self, queue_id: str, view: AgentView) -> bool:
+        """Whether the queue must hear of ``view`` (a view with room always must)."""
+        told = self._told.get(queue_id)
+        return (
+            told is None
+            or has_room(view)
+            or has_room(told)
+            or told.status is not view.status
+            or told.capacity != view.capacity
+            or told.skills != view.skills
+        )
+
+    def _send_view(self, queue_id: str, view: AgentView, round_: int | None = None) -> None:
+        self._told[queue_id] = view
+        self._tell_queue(queue_id, AgentChanged(view, round_))
 
     def _queue_done(self, round_: int) -> None:
         if round_ != self._round or not self._owed:
@@ -252,7 +291,7 @@ class AgentActor(RoutingActor[AgentState]):
         view = capacity.view_of(self.state)
         if not has_room(view):
             return
-        self._tell_queue(self._owed.pop(0), AgentChanged(view, self._round))
+        self._send_view(self._owed.pop(0), view, self._round)
 
     def _tell_queue(self, queue_id: str, message: object) -> None:
         queue = self.routing.queues.get(queue_id)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from actors.runtime.entity import EntityActor
 
 if TYPE_CHECKING:
+    from actors.runtime.address import Address
+    from actors.runtime.supervisor import Supervisor
     from actors.system import Routing
 
 __all__ = ["RoutingActor"]
@@ -17,8 +19,7 @@ S = TypeVar("S")
 class RoutingActor(EntityActor[S]):
     """An agent, queue, conversation or directory actor of one ``Routing`` system."""
 
-    @property
-    def routing(self) -> Routing:
-        """The system this actor belongs to (its supervisor's context)."""
-        routing: Routing = self.supervisor.context
-        return routing
+    def __init__(self, address: Address, state: S, supervisor: Supervisor[Any]) -> None:
+        super().__init__(address, state, supervisor)
+        #: the system this actor belongs to (its supervisor's context)
+        self.routing: Routing = supervisor.context

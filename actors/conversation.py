@@ -435,7 +435,6 @@ class ConversationActor(RoutingActor[ConversationState]):
         if agent_id is not None:
             self._check_assignee(agent_id)
         resolved = lifecycle.resolve(state, topic, self.clock.now())
-        resolved = evolve(resolved, status_since=self.clock.now(), sla_level="normal")
         self.state = resolved
         self._changed()
         self._log("resolved", agent_id=agent_id, topic=resolved.topic)

@@ -221,6 +221,9 @@ class QueueDone:
 
     queue_id: QueueId
     round: int
+    #: nothing at all is waiting there: later rounds tell it of free room without
+    #: asking it first (it offers at once if a chat arrives meanwhile)
+    empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)

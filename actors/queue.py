@@ -318,7 +318,8 @@ class QueueActor(RoutingActor[QueueState]):
         round_ = self._rounds.pop(agent_id, None)
         agent = self.routing.agents.get(agent_id)
         if round_ is not None and agent is not None:
-            agent.tell(QueueDone(self.state.config.queue_id, round_))
+            state = self.state
+            agent.tell(QueueDone(state.config.queue_id, round_, empty=not state.line))
 
     def _take_view(self, view: AgentView) -> bool:
         known = self.state.views.get(view.agent_id)

@@ -32,6 +32,7 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from actors.routing.model import Channel
+from actors.runtime import heap
 from adapters.base import ChannelAdapter
 from server.admin_api import admin_blueprint
 from server.agent_ws import agent_ws_blueprint
@@ -141,14 +142,20 @@ async def serve(
     *,
     demo: bool = False,
     shutdown_trigger: ShutdownTrigger | None = None,
+    freeze_heap: bool = False,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the app until ``shutdown_trigger`` returns; reports the bound URLs on start.
+
+    ``freeze_heap`` (the ``serve`` command: one server per process) keeps what start-up
+    loaded out of later garbage collections (``actors.runtime.heap``).
 
     With ``port = 0`` the operating system picks a free port; the URLs passed to
     ``task_status.started`` carry the real one (``nursery.start(serve, config)``).
     """
     services = await trio.to_thread.run_sync(partial(start_services, config, demo=demo))
+    if freeze_heap:  # what recovery loaded lives long: out of the collector's way
+        heap.freeze_heap()
     try:
         if services.demo_tokens:
             _print_demo(services)
@@ -218,7 +225,13 @@ async def _serve_then_cancel(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     try:
-        await serve(config, demo=demo, shutdown_trigger=shutdown_trigger, task_status=task_status)
+        await serve(
+            config,
+            demo=demo,
+            shutdown_trigger=shutdown_trigger,
+            freeze_heap=True,
+            task_status=task_status,
+        )
     finally:
         scope.cancel()  # the server is gone: stop waiting for signals too
 
@@ -230,4 +243,5 @@ def run(config: Config, *, demo: bool = False) -> None:
     # 5 ms switch interval made that wait most of a webhook's latency under load
     # (docs/benchmarks.md, ingest); a shorter one trades a little throughput for it.
     sys.setswitchinterval(config.runtime.switch_interval_s)
+    heap.collect_less_often(config.runtime.gc_young_threshold)
     trio.run(_serve_until_signal, config, demo)

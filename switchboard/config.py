@@ -79,6 +79,8 @@ class RuntimeConfig:
     passivate_after_s: float = 300.0
     #: CPython's GIL switch interval for the server process (see server.app.run)
     switch_interval_s: float = 0.001
+    #: CPython's young-generation garbage-collection threshold (see actors.runtime.heap)
+    gc_young_threshold: int = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,7 @@ _KEYS: dict[tuple[str, str], tuple[Kind, Check | None]] = {
     ("runtime", "batch"): ("int", _positive),
     ("runtime", "passivate_after_s"): ("float", _positive),
     ("runtime", "switch_interval_s"): ("float", _positive),
+    ("runtime", "gc_young_threshold"): ("int", _positive),
     ("routing", "disconnect_grace_s"): ("float", _non_negative),
     ("routing", "disconnect_policy"): ("str", _one_of("keep", "requeue")),
     ("routing", "offer_timeout_s"): ("float", _positive),

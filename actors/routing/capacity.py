@@ -25,7 +25,6 @@ Rules:
 from __future__ import annotations
 
 import enum
-from collections import Counter
 from collections.abc import Mapping
 
 from actors.errors import Conflict, Unavailable
@@ -52,6 +51,7 @@ __all__ = [
     "release",
     "set_status",
     "skills_match",
+    "take",
     "unpark",
     "view_free_slots",
     "view_of",
@@ -141,6 +141,13 @@ def accept(
             f"agent {state.agent_id} cannot take {conversation_id}: {decline.value}",
             code=decline.value,
         )
+    return take(state, conversation_id, channel, now)
+
+
+def take(
+    state: AgentState, conversation_id: ConversationId, channel: Channel, now: float
+) -> AgentState:
+    """Take a chat that :func:`decide_offer` just accepted (no second check)."""
     return evolve(
         state,
         active={**state.active, conversation_id: channel},
@@ -280,13 +287,15 @@ def go_offline_after_grace(
 
 def view_of(state: AgentState) -> AgentView:
     """The copy of the agent a queue sees."""
-    per_channel = Counter(state.active.values())
+    per_channel: dict[Channel, int] = {}
+    for channel in state.active.values():
+        per_channel[channel] = per_channel.get(channel, 0) + 1
     return AgentView(
         agent_id=state.agent_id,
         status=state.status,
         skills=dict(state.skills),
         capacity=state.capacity,
-        active=dict(per_channel),
+        active=per_channel,
         active_total=len(state.active),
         idle_since=state.idle_since,
         version=state.version,

@@ -191,7 +191,8 @@ def resolve(state: ConversationState, topic: str | None, now: float) -> Conversa
     """Close the conversation under ``topic``; a topic is required (SPEC §4).
 
     The status check comes first: resolving a resolved conversation is an invalid
-    transition whatever the topic.
+    transition whatever the topic.  As with every change of status, the time in
+    status restarts and the SLA level goes back to normal.
     """
     status = transition(state.status, Event.RESOLVE)
     cleaned = (topic or "").strip()
@@ -206,4 +207,6 @@ def resolve(state: ConversationState, topic: str | None, now: float) -> Conversa
         resolved_at=now,
         parked_by=None,
         parked_at=None,
+        status_since=now,
+        sla_level="normal",
     )

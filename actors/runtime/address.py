@@ -98,7 +98,9 @@ class Address:
     # -- runtime side -------------------------------------------------------
 
     def _put(self, envelope: Envelope[Any]) -> None:
-        self.host.runtime.track(1)
+        runtime = self.host.runtime
+        if runtime.tracking:
+            runtime.track(1)
         wake = False
         with self._lock:
             if self._ref is not None:

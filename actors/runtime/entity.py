@@ -28,6 +28,7 @@ import pykka
 from pykka import messages
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import TracebackType
 
     from actors.runtime.address import Address
@@ -64,7 +65,10 @@ class EntityActor(pykka.Actor, Generic[S]):
         self.clock = supervisor.runtime.clock
         self.last_active = self.clock.now()
         self._passivating = False
-        self._tracking = supervisor.runtime.tracking
+        #: called by the runtime after each message when it counts them (tests), else None
+        self._envelope_done: Callable[[Any], None] | None = (
+            self._count_done if supervisor.runtime.tracking else None
+        )
         self._journal = supervisor.journal
         self._saved: S = state  # what the journal last wrote (an opened child is saved first)
         self._records: list[Any] = []
@@ -125,9 +129,9 @@ class EntityActor(pykka.Actor, Generic[S]):
             return super()._handle_receive(message)
         return self.on_receive(message)  # ours: skip pykka's chain of isinstance checks
 
-    def _envelope_done(self, message: Any) -> None:
-        """Called by the runtime after each message, failure handling included."""
-        if self._tracking and type(message) not in _INTERNAL:
+    def _count_done(self, message: Any) -> None:
+        """After each message, failure handling included: one fewer in flight."""
+        if type(message) not in _INTERNAL:
             self.supervisor.runtime.track(-1)
 
     def passivate(self) -> None:

@@ -38,7 +38,8 @@ class Runtime(ABC):
         self.clock: Clock = clock if clock is not None else RealClock()
         self._owns_clock = clock is None
         self._classes: dict[type[Any], type[Any]] = {}
-        self._tracking = track
+        #: whether messages are counted (read on every send: a plain attribute)
+        self.tracking = track
         self._pending = 0
         self._idle = threading.Condition()
 
@@ -73,12 +74,8 @@ class Runtime(ABC):
 
     # -- quiescence (tests and benchmarks) -----------------------------------
 
-    @property
-    def tracking(self) -> bool:
-        return self._tracking
-
     def track(self, delta: int) -> None:
-        if not self._tracking:
+        if not self.tracking:
             return
         with self._idle:
             self._pending += delta
@@ -91,7 +88,7 @@ class Runtime(ABC):
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every tracked message has been handled."""
-        if not self._tracking:
+        if not self.tracking:
             msg = "wait_idle needs a runtime started with track=True"
             raise RuntimeError(msg)
         deadline = time.monotonic() + timeout

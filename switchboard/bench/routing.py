@@ -35,6 +35,7 @@ from actors.routing.model import (
     ConversationState,
     QueueConfig,
 )
+from actors.runtime import heap
 from actors.runtime.runtime import RuntimeKind, make_runtime
 from actors.system import Routing, RoutingSettings
 from switchboard.bench import register, report
