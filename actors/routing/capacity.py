@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from operator import countOf
 
 from actors.errors import Conflict, Unavailable
 from actors.routing.model import (
@@ -85,7 +86,7 @@ def _capacity_decline(
 
 
 def _active_on(state: AgentState, channel: Channel) -> int:
-    return sum(1 for ch in state.active.values() if ch == channel)
+    return countOf(state.active.values(), channel)
 
 
 def free_slots(state: AgentState, channel: Channel) -> int:
@@ -100,6 +101,8 @@ def free_slots(state: AgentState, channel: Channel) -> int:
 
 def skills_match(agent_skills: Mapping[str, int], required: Mapping[str, int]) -> bool:
     """True when the agent has every required skill at least at the required level."""
+    if not required:
+        return True
     return all(agent_skills.get(skill, 0) >= level for skill, level in required.items())
 
 

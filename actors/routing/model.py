@@ -49,10 +49,10 @@ def evolve(record: T, **changes: Any) -> T:
     dataclass guards only ``__setattr__``), with the copying code generated once per
     class, then sets the changed fields.
     """
-    cls = type(record)
-    evolver = _evolvers.get(cls)
-    if evolver is None:
-        evolver = _evolvers[cls] = _make_evolver(cls)
+    try:
+        evolver = _evolvers[type(record)]
+    except KeyError:
+        evolver = _evolvers[type(record)] = _make_evolver(type(record))
     result: T = evolver(record, changes)
     return result
 
@@ -66,11 +66,11 @@ def _make_evolver(cls: type) -> _Evolver:
         namespace[f"set{i}"] = setters[name]
         lines.append(f"    set{i}(copy, record.{name})")
     lines += [
-        "    for name, value in changes.items():",
-        "        setter = setters.get(name)",
-        "        if setter is None:",
-        f"            raise TypeError(f'{cls.__name__} has no field {{name}}')",
-        "        setter(copy, value)",
+        "    try:",
+        "        for name, value in changes.items():",
+        "            setters[name](copy, value)",
+        "    except KeyError as unknown:",
+        f"        raise TypeError(f'{cls.__name__} has no field {{unknown.args[0]}}') from None",
         "    return copy",
     ]
     exec("\n".join(lines), namespace)  # the code is built from the class's own slots
@@ -163,6 +163,8 @@ class Capacity:
     per_channel: Mapping[Channel, int] = field(default_factory=dict)
 
     def limit_for(self, channel: Channel) -> int:
+        if not self.per_channel:
+            return self.total
         return min(self.total, self.per_channel.get(channel, self.total))
 
 

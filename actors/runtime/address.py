@@ -78,26 +78,10 @@ class Address:
     def ref(self) -> pykka.ActorRef[Any] | None:
         return self._ref
 
-    def tell(self, message: Any) -> None:
-        """Send without waiting; delivered in order even across a restart."""
-        self._put(Envelope(message))
-
-    def ask_into(self, message: Any, future: pykka.Future[Any]) -> None:
-        """Send and have the reply set on ``future`` (used by the trio bridge)."""
-        self._put(Envelope(message, reply_to=future))
-
-    def ask_future(self, message: Any) -> pykka.Future[Any]:
-        future = self.host.runtime.future()
-        self.ask_into(message, future)
-        return future
-
-    def ask(self, message: Any, timeout: float | None = 10.0) -> Any:
-        """Send and block for the reply; for tests, benchmarks and non-actor threads."""
-        return self.ask_future(message).get(timeout=timeout)
-
-    # -- runtime side -------------------------------------------------------
-
-    def _put(self, envelope: Envelope[Any]) -> None:
+    def send(self, message: Any, future: pykka.Future[Any] | None = None) -> None:
+        """Send without waiting, the reply (if any) set on ``future``; in order even
+        across a restart."""
+        envelope = Envelope(message, reply_to=future)
         runtime = self.host.runtime
         if runtime.tracking:
             runtime.track(1)
@@ -117,6 +101,21 @@ class Address:
                 wake = True
         if wake:
             self.host.wake(self)
+
+    # the same function under pykka's names: one call per message, not two
+    tell = send  # no reply
+    ask_into = send  # the reply set on a future (the trio bridge's, say)
+
+    def ask_future(self, message: Any) -> pykka.Future[Any]:
+        future = self.host.runtime.future()
+        self.ask_into(message, future)
+        return future
+
+    def ask(self, message: Any, timeout: float | None = 10.0) -> Any:
+        """Send and block for the reply; for tests, benchmarks and non-actor threads."""
+        return self.ask_future(message).get(timeout=timeout)
+
+    # -- runtime side -------------------------------------------------------
 
     def start(self, state: Any) -> None:
         """Attach a new actor built from ``state`` and hand it the buffered mail."""

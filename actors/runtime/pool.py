@@ -130,12 +130,13 @@ class Mailbox:
         if not actor._pool_started:  # noqa: SLF001
             actor._pool_started = True  # noqa: SLF001
             actor._actor_loop_setup()  # noqa: SLF001
-        stopped = actor.actor_stopped
+        stopped = cast("_StopFlag", actor.actor_stopped)
+        inbox = self._queue
         handled = 0
-        while handled < batch and self._queue and not stopped.is_set():
-            actor._handle_envelope(self._queue.popleft())  # noqa: SLF001
+        while handled < batch and inbox and not stopped._flag:  # noqa: SLF001
+            handle_envelope(actor, inbox.popleft())
             handled += 1
-        if stopped.is_set():
+        if stopped._flag:  # noqa: SLF001
             actor._actor_loop_teardown()  # noqa: SLF001
             return  # stays "scheduled" forever: a stopped actor is never run again
         with self._lock:

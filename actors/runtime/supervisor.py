@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -151,6 +151,8 @@ class Supervisor(Generic[S]):
         self.store: DormantStore = store if store is not None else MemoryDormantStore()
         self.passivate_after = passivate_after
         self._book: dict[str, Address] = {}
+        #: the address of ``key``, or None (the book's own ``get``: senders call it often)
+        self.get: Callable[[str], Address | None] = self._book.get
         self._restart_times: collections.deque[float] = collections.deque()
         # failed children not restarted (escalated): key -> (child, last state)
         self._waiting: dict[str, tuple[_Restartable, Any]] = {}
@@ -191,9 +193,6 @@ class Supervisor(Generic[S]):
             fresh._phase = Phase.DORMANT  # noqa: SLF001
             address = self._book.setdefault(key, fresh)
         return address
-
-    def get(self, key: str) -> Address | None:
-        return self._book.get(key)
 
     def __contains__(self, key: object) -> bool:
         return key in self._book

@@ -39,6 +39,7 @@ from actors.runtime import heap
 from actors.runtime.runtime import RuntimeKind, make_runtime
 from actors.system import Routing, RoutingSettings
 from switchboard.bench import register, report
+from switchboard.config import RuntimeConfig
 
 __all__ = ["run", "run_once"]
 
@@ -162,6 +163,8 @@ def _wait_queued(routing: Routing, queue_ids: list[str], expected: int, timeout:
     add_arguments=add_arguments,
 )
 def run(args: argparse.Namespace) -> dict[str, object]:
+    # the process set up as ``switchboard serve`` sets it up, for both runtimes
+    heap.collect_less_often(RuntimeConfig().gc_young_threshold)
     pool = run_once("pool", args)
     thread = run_once("thread", args)
     backlog = run_once("pool", args, churn=False)
