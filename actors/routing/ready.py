@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from fractions import Fraction
 from typing import Any
 
-from sortedcontainers import SortedKeyList
+from sortedcontainers import SortedList
 
 from actors.routing.capacity import view_free_slots
 from actors.routing.model import AgentId, AgentStatus, AgentView, QueueEntry, Strategy
@@ -56,7 +56,10 @@ class ReadyAgents:
         self.strategy = strategy
         self.queue_required = dict(queue_required)
         self._key = _key_for(strategy, queue_required)
-        self._order: SortedKeyList = SortedKeyList(key=self._key)
+        # (strategy key, agent id): a view whose key did not move (a slot reserved for
+        # an offer, say) is swapped in place, without re-sorting
+        self._order: SortedList = SortedList()
+        self._keys: dict[AgentId, Any] = {}
         self._views: dict[AgentId, AgentView] = {}
 
     def __len__(self) -> int:
@@ -66,24 +69,30 @@ class ReadyAgents:
         return agent_id in self._views
 
     def __iter__(self) -> Iterator[AgentView]:
-        return iter(self._order)
+        views = self._views
+        return (views[agent_id] for _key, agent_id in self._order)
 
     def get(self, agent_id: AgentId) -> AgentView | None:
         return self._views.get(agent_id)
 
     def update(self, view: AgentView) -> None:
         """Put the agent's latest (capacity-adjusted) view in, or take it out if it has no room."""
-        old = self._views.pop(view.agent_id, None)
-        if old is not None:
-            self._order.remove(old)
-        if has_room(view):
-            self._views[view.agent_id] = view
-            self._order.add(view)
+        agent_id = view.agent_id
+        if not has_room(view):
+            self.discard(agent_id)
+            return
+        key = self._key(view)
+        old = self._keys.get(agent_id)
+        if old != key:
+            if old is not None:
+                self._order.remove((old, agent_id))
+            self._order.add((key, agent_id))
+            self._keys[agent_id] = key
+        self._views[agent_id] = view
 
     def discard(self, agent_id: AgentId) -> None:
-        old = self._views.pop(agent_id, None)
-        if old is not None:
-            self._order.remove(old)
+        if self._views.pop(agent_id, None) is not None:
+            self._order.remove((self._keys.pop(agent_id), agent_id))
 
     def choose(
         self,
@@ -111,15 +120,19 @@ class ReadyAgents:
 
     def _ordered_from(self, rr_cursor: str | None) -> Iterator[AgentView]:
         if self.strategy != Strategy.ROUND_ROBIN or rr_cursor is None:
-            yield from self._order
+            yield from self
             return
-        start = self._order.bisect_key_right(rr_cursor)
-        yield from self._order.islice(start)
-        yield from self._order.islice(0, start)
+        views = self._views
+        # round-robin keys are the agent ids: start after the cursor, wrap around
+        start = self._order.bisect_right((rr_cursor, rr_cursor))
+        for _key, agent_id in self._order.islice(start):
+            yield views[agent_id]
+        for _key, agent_id in self._order.islice(0, start):
+            yield views[agent_id]
 
     def _best_by_entry_skills(self, entry: QueueEntry, now: float) -> AgentId | None:
         required = merge_requirements(self.queue_required, entry.required_skills)
-        candidates = [v for v in self._order if eligible(v, entry, self.queue_required, now)]
+        candidates = [v for v in self if eligible(v, entry, self.queue_required, now)]
         if not candidates:
             return None
         best: AgentView = min(

@@ -51,14 +51,67 @@ def on_dispatcher_thread() -> bool:
     return bool(getattr(_local, "dispatcher", False))
 
 
-class PoolFuture(pykka.ThreadingFuture[Any]):
-    """A future that refuses to block a dispatcher thread."""
+class PoolFuture(pykka.Future[Any]):
+    """A future that refuses to block a dispatcher thread, and costs one lock until waited on.
+
+    pykka's ``ThreadingFuture`` builds a condition variable (a re-entrant lock and
+    its waiter list) for every ask; most replies here are set before anyone waits,
+    or never waited on at all.  A waiter brings its own lock, released by ``set``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._guard = threading.Lock()
+        self._outcome: tuple[Any, BaseException | None] | None = None
+        self._waiters: list[threading.Lock] = []
 
     def get(self, *, timeout: float | None = None) -> Any:
-        if on_dispatcher_thread() and self._result is None:
-            msg = "an actor on the pool must not block on a future; reply with a message"
-            raise RuntimeError(msg)
-        return super().get(timeout=timeout)
+        if self._get_hook is not None:
+            return super().get(timeout=timeout)
+        with self._guard:
+            outcome = self._outcome
+            if outcome is None:
+                if on_dispatcher_thread():
+                    msg = "an actor on the pool must not block on a future; reply with a message"
+                    raise RuntimeError(msg)
+                waiter = threading.Lock()
+                waiter.acquire()
+                self._waiters.append(waiter)
+        if outcome is None:
+            if not waiter.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+                raise pykka.Timeout(f"{timeout} seconds")
+            outcome = self._outcome
+            assert outcome is not None
+        value, error = outcome
+        if error is not None:
+            raise error
+        return value
+
+    def set(self, value: Any = None) -> None:
+        self._complete((value, None))
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        exc_type, error, traceback = exc_info if exc_info is not None else sys.exc_info()
+        if error is None:
+            error = (exc_type or RuntimeError)()
+        if traceback is not None and error.__traceback__ is not traceback:
+            error = error.with_traceback(traceback)
+        self._complete((None, error))
+
+    def set_get_hook(self, func: Any) -> None:
+        with self._guard:
+            if self._outcome is not None:
+                raise queue.Full
+            super().set_get_hook(func)
+
+    def _complete(self, outcome: tuple[Any, BaseException | None]) -> None:
+        with self._guard:
+            if self._outcome is not None or self._get_hook is not None:
+                raise queue.Full  # as pykka's futures: set once
+            self._outcome = outcome
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.release()
 
 
 class _StopFlag:
