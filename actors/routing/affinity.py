@@ -21,6 +21,7 @@ agent a new conversation should prefer, and whether the customer is *engaged*
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -51,13 +52,16 @@ _PHONE_PUNCTUATION = re.compile(r"[\s\-().\u00a0/]")
 _DIGITS = re.compile(r"\d{8,15}")
 
 
+@functools.lru_cache(maxsize=65_536)
 def normalize_phone(raw: str) -> str | None:
     """E.164 form (``+905321234567``) of a phone number, or None if it is not a valid one.
 
     Bare digit strings of 8-15 digits (WhatsApp ``wa_id``, Viber) are read as
     international numbers without the plus; a leading ``00`` counts as ``+``.
     Numbers without a country code cannot be told apart from foreign ones and are
-    refused rather than guessed.
+    refused rather than guessed.  Every WhatsApp message names its sender's number
+    and checking one against the numbering plans is the costliest step of routing a
+    message, so the answers for recent senders are kept (a pure function of the text).
     """
     text = _PHONE_PUNCTUATION.sub("", raw.strip())
     if text.startswith("00"):

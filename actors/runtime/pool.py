@@ -183,7 +183,7 @@ class Mailbox:
         if not actor._pool_started:  # noqa: SLF001
             actor._pool_started = True  # noqa: SLF001
             actor._actor_loop_setup()  # noqa: SLF001
-        stopped = cast("_StopFlag", actor.actor_stopped)
+        stopped: _StopFlag = actor.actor_stopped  # type: ignore[assignment]
         inbox = self._queue
         handled = 0
         while handled < batch and inbox and not stopped._flag:  # noqa: SLF001
