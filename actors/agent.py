@@ -57,6 +57,8 @@ class AgentActor(RoutingActor[AgentState]):
         self._owed: list[str] = []  # queues not yet asked in this round
         self._idle_queues: set[str] = set()  # queues that had nothing waiting when last asked
         self._told: dict[str, AgentView] = {}  # the view each queue last heard from us
+        self._queues_of: frozenset[QueueId] | None = None  # the membership last sorted
+        self._queue_order: list[QueueId] = []
         state = self.state
         if not state.status_since:  # a new agent: in its status (offline) from now on
             state = self.state = evolve(state, status_since=self.clock.now())
@@ -248,7 +250,10 @@ class AgentActor(RoutingActor[AgentState]):
             return
         self._published = state.version
         view = capacity.view_of(state)
-        queues = [q for q in sorted(state.queues) if q != skip]
+        if state.queues is not self._queues_of:  # a new membership: sort it once
+            self._queues_of = state.queues
+            self._queue_order = sorted(state.queues)
+        queues = [q for q in self._queue_order if q != skip]
         self._round += 1
         if not has_room(view) or len(queues) <= 1:
             self._owed = []

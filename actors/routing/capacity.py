@@ -289,14 +289,18 @@ def go_offline_after_grace(
 
 
 def view_of(state: AgentState) -> AgentView:
-    """The copy of the agent a queue sees."""
+    """The copy of the agent a queue sees.
+
+    The skills mapping is shared, not copied: states are values, and an agent's skills
+    are only ever replaced whole (``UpdateProfile``), never changed in place.
+    """
     per_channel: dict[Channel, int] = {}
     for channel in state.active.values():
         per_channel[channel] = per_channel.get(channel, 0) + 1
     return AgentView(
         agent_id=state.agent_id,
         status=state.status,
-        skills=dict(state.skills),
+        skills=state.skills,
         capacity=state.capacity,
         active=per_channel,
         active_total=len(state.active),
