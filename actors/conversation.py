@@ -41,15 +41,18 @@ from actors.messages import (
     Requeue,
     Reroute,
     Resolve,
+    ServedBy,
     SetWorkStatus,
+    SiblingsSilent,
     SlaDue,
     Transfer,
     TransferAnswer,
     UnparkAnswer,
     UnparkRequest,
+    WhoServes,
     Withdraw,
 )
-from actors.routing import lifecycle
+from actors.routing import affinity, lifecycle
 from actors.routing.lifecycle import Event
 from actors.routing.model import (
     HOLDS_SLOT,
@@ -77,6 +80,9 @@ _offer_ids = itertools.count(1)
 _SLA_RANK = {"normal": 0, "bad": 1, "unsatisfactory": 2}
 #: customer messages kept for the next agent; the full transcript is in storage
 _HOLD_LIMIT = 50
+#: seconds a new chat waits for the customer's other open chats to say who serves them
+#: (they answer within microseconds unless their actor is down)
+_SIBLINGS_WAIT_S = 1.0
 
 
 class ConversationActor(RoutingActor[ConversationState]):
@@ -88,8 +94,12 @@ class ConversationActor(RoutingActor[ConversationState]):
         self._held: list[tuple[object, Inbound]] = []
         self._unparking = False
         self._transfer: tuple[int, AgentId | None] | None = None
+        #: answers of the customer's other open chats, while asking them (affinity)
+        self._answers: dict[str, ServedBy | None] | None = None
         state = self.state
-        if state.status is ConversationStatus.QUEUED:
+        if state.status is ConversationStatus.QUEUED and state.siblings:
+            self._ask_siblings()  # after a restart too: the question is asked again
+        elif state.status is ConversationStatus.QUEUED:
             self._enqueue(resume=True)  # idempotent: a restart re-announces a waiting chat
         elif state.status is ConversationStatus.PARKED and state.parked_at is not None:
             self._arm_park_timeout(state.parked_at)  # after a restart or a wake-up
@@ -124,6 +134,12 @@ class ConversationActor(RoutingActor[ConversationState]):
                 self._delivery(message)
             case SlaDue(status, since, level):
                 self._sla_due(status, since, level)
+            case WhoServes(asker):
+                self._who_serves(asker)
+            case ServedBy():
+                self._served_by(message)
+            case SiblingsSilent():
+                self._siblings_answered()
             case Describe():
                 return self.describe()
             case _:
@@ -277,11 +293,71 @@ class ConversationActor(RoutingActor[ConversationState]):
             agent_id=agent_id,
             preferred_agent=None,
             preferred_wait=0.0,
-            invited=state.invited - {agent_id},
+            invited=state.invited - {agent_id} if agent_id in state.invited else state.invited,
+            assigned_at=self.clock.now(),
         )
         self._announce_assigned(agent_id)
-        self._engagement(agent_id)
         self._flush_held()
+
+    # -- cross-channel affinity: the customer's other open chats say who serves them --
+
+    def _ask_siblings(self) -> None:
+        """Ask the customer's other open chats who holds them, before joining the queue."""
+        conversations = self.routing.conversations
+        self._answers = {}
+        for sibling in self.state.siblings:
+            address = conversations.get(sibling)
+            if address is not None:
+                self._answers[sibling] = None
+                address.tell(WhoServes(self.state.conversation_id))
+        if not self._answers:
+            self._siblings_answered()
+            return
+        address = self.address
+        self.clock.call_later(_SIBLINGS_WAIT_S, lambda: address.tell(SiblingsSilent()))
+
+    def _who_serves(self, asker: str) -> None:
+        state = self.state
+        if state.status in HOLDS_SLOT:
+            holder = state.agent_id
+        elif state.status is ConversationStatus.PARKED:
+            holder = state.parked_by
+        else:
+            holder = None
+        address = self.routing.conversations.get(asker)
+        if address is not None:
+            address.tell(ServedBy(state.conversation_id, holder, state.assigned_at))
+
+    def _served_by(self, answer: ServedBy) -> None:
+        answers = self._answers
+        if answers is None or answer.conversation_id not in answers:
+            return  # late: the time to wait was up
+        answers[answer.conversation_id] = answer
+        if all(a is not None for a in answers.values()):
+            self._siblings_answered()
+
+    def _siblings_answered(self) -> None:
+        """Prefer the agent of the most recently assigned open chat, then join the queue."""
+        answers, self._answers = self._answers, None
+        if answers is None:
+            return  # already decided (all answered before the time was up)
+        engagement = affinity.Engagement()
+        for answer in answers.values():
+            if answer is not None and answer.agent_id is not None:
+                since = answer.since if answer.since is not None else 0.0
+                engagement = affinity.with_chat(
+                    engagement, answer.conversation_id, answer.agent_id, since
+                )
+        state = self.state
+        preferred, _engaged = affinity.preferred_agent(engagement, self.clock.now(), 0.0)
+        if preferred is not None:  # an open chat outranks a call or a returning customer
+            wait = self.queue_config.affinity_wait
+            state = evolve(state, preferred_agent=preferred, preferred_wait=wait, siblings=())
+        else:
+            state = evolve(state, siblings=())
+        self.state = state
+        if state.status is ConversationStatus.QUEUED:
+            self._enqueue(resume=True)
 
     def _agent_message(self, agent_id: AgentId, content: Any) -> dict[str, Any]:
         state = self.state
@@ -413,7 +489,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             if holder is not None:
                 self._push(holder, resolved)
                 self._tell_agent(holder, ChatClosed(state.conversation_id, "park timed out"))
-            self._engagement(holder, closed=True)
+            self._report_closed(holder)
             return
         holder = state.parked_by
         if holder is not None:
@@ -446,7 +522,7 @@ class ConversationActor(RoutingActor[ConversationState]):
             for participant in (holder, *state.invited):
                 self._push(participant, event)
             self._tell_agent(holder, ChatClosed(state.conversation_id, "resolved"))
-        self._engagement(holder, closed=True)
+        self._report_closed(holder)
         self._pass_on_unseen()  # after the closing notice: the new one links to this one
 
     def _requeue(self, agent_id: AgentId, reason: str) -> None:
@@ -454,7 +530,6 @@ class ConversationActor(RoutingActor[ConversationState]):
         if state.agent_id != agent_id or state.status not in HOLDS_SLOT:
             return
         self._commit(Event.REQUEUE, agent_id=None)
-        self._engagement(None)
         self._enqueue(at=state.created_at)
         requeued = events.ConversationRequeued(state.conversation_id, reason)
         for colleague in state.invited:
@@ -476,7 +551,6 @@ class ConversationActor(RoutingActor[ConversationState]):
             )
             self._leave_current_place(moved)
             self._commit(Event.REQUEUE, agent_id=None, queue_id=transfer.to_queue)
-            self._engagement(None)
             self._enqueue()
             return
         target = transfer.to_agent
@@ -523,9 +597,9 @@ class ConversationActor(RoutingActor[ConversationState]):
             agent_id=answer.agent_id,
             preferred_agent=None,
             invited=state.invited - {answer.agent_id},
+            assigned_at=self.clock.now(),
         )
         self._announce_assigned(answer.agent_id)
-        self._engagement(answer.agent_id)
         self._flush_held()
 
     def _leave_current_place(self, event: events.Event) -> None:
@@ -627,7 +701,8 @@ class ConversationActor(RoutingActor[ConversationState]):
         if holder is not None:
             self._tell_agent(holder, ChatClosed(self.state.conversation_id, reason))
 
-    def _engagement(self, agent_id: AgentId | None, *, closed: bool = False) -> None:
+    def _report_closed(self, holder: AgentId | None) -> None:
+        """Tell the directory the chat closed, and who held it last (its next preference)."""
         state = self.state
         self.routing.directory.tell(
             EngagementChanged(
@@ -635,8 +710,8 @@ class ConversationActor(RoutingActor[ConversationState]):
                 state.conversation_id,
                 state.channel,
                 state.account,
-                agent_id,
-                closed,
+                holder,
+                True,
                 state.customer_messages,
             )
         )

@@ -7,9 +7,12 @@ account, and forwards the message to it — or opens a new conversation.  A new
 conversation is routed with a preference: the agent the customer is engaged
 with right now on any channel (an open chat, or a phone call reported by the
 voice adapter), held for that agent for the queue's ``affinity_wait``; else the
-agent of the customer's last resolved chat, if eligible at once.  Conversations
-report assignments and closures back (``EngagementChanged``), so the directory
-always knows each customer's engagements.
+agent of the customer's last resolved chat, if eligible at once.  Who holds an
+open chat is the chat's own fact: the directory only knows which chats of the
+customer are open, and hands them to the new conversation (``siblings``), which
+asks them (``WhoServes``) before it joins the queue — so assignments cost no
+message to the directory.  Closures come back (``EngagementChanged``) with the
+agent who held the chat, which becomes the customer's last agent.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class DirectoryState:
     identities: IdentityIndex = field(default_factory=IdentityIndex)
     engagements: dict[CustomerId, Engagement] = field(default_factory=dict)
     open: dict[OpenKey, ConversationId] = field(default_factory=dict)
+    #: each customer's open chats on every channel (the siblings of a new one)
+    chats_of: dict[CustomerId, set[ConversationId]] = field(default_factory=dict)
     last_closed: dict[OpenKey, ConversationId] = field(default_factory=dict)
     #: customer messages sent to each open conversation
     forwarded: dict[ConversationId, int] = field(default_factory=dict)
@@ -105,6 +110,10 @@ class DirectoryActor(RoutingActor[DirectoryState]):
                 self.record(("call", call_id, None))
             case MergeCustomers(keep, drop):
                 moved = self.state.identities.merge(keep, drop)
+                chats = self.state.chats_of
+                dropped = chats.pop(drop, set())
+                if dropped:
+                    chats.setdefault(keep, set()).update(dropped)
                 self._save_customer(keep)
                 merged_into = self.state.identities.current_id(drop)
                 self.record(("customer", drop, (), merged_into, None, None))
@@ -159,10 +168,14 @@ class DirectoryActor(RoutingActor[DirectoryState]):
         queue_id = routing.queue_for(inbound.channel, inbound.account)
         config = routing.queue_config(queue_id)
         now = self.clock.now()
+        # calls and the last agent are known here; open chats answer for themselves
         preferred, engaged = affinity.preferred_agent(
             self._engaged(customer), now, config.returning_window
         )
         conversation_id = routing.new_conversation_id()
+        chats = self.state.chats_of.setdefault(customer, set())
+        siblings = tuple(sorted(chats))
+        chats.add(conversation_id)
         state = ConversationState(
             conversation_id=conversation_id,
             customer_id=customer,
@@ -179,38 +192,40 @@ class DirectoryActor(RoutingActor[DirectoryState]):
             previous_conversation_id=self.state.last_closed.get(key),
             preferred_agent=preferred,
             preferred_wait=config.affinity_wait if engaged else 0.0,
+            siblings=siblings,
         )
         self.state.open[key] = conversation_id
         routing.conversations.open(conversation_id, state)
         return conversation_id
 
     def _engagement_changed(self, change: EngagementChanged) -> None:
+        if not change.closed:
+            return  # who holds an open chat is asked of the chat itself
         customer = self.state.identities.current_id(change.customer_id)
-        engagement = self._engaged(customer)
         now = self.clock.now()
-        if change.agent_id is None or change.closed:
-            engagement = affinity.without_chat(engagement, change.conversation_id, now)
-        else:
-            engagement = affinity.with_chat(
-                engagement, change.conversation_id, change.agent_id, now
+        self._set_engagement(
+            customer, affinity.chat_closed(self._engaged(customer), change.agent_id, now)
+        )
+        chats = self.state.chats_of.get(customer)
+        if chats is not None:
+            chats.discard(change.conversation_id)
+            if not chats:
+                del self.state.chats_of[customer]
+        state = self.state
+        key = (customer, change.channel, change.account)
+        if state.open.get(key) == change.conversation_id:
+            del state.open[key]
+        state.last_closed[key] = change.conversation_id
+        self.record(("last_closed", key, change.conversation_id))
+        sent = state.forwarded.pop(change.conversation_id, 0)
+        in_flight = sent - change.customer_messages
+        if in_flight > 0:  # they will come back as Reroute, ahead of anything newer
+            closed = change.conversation_id
+            state.draining[key] = _Draining(closed, in_flight)
+            # never wait for ever (a message lost to a failed actor does not come back)
+            self.clock.call_later(
+                _DRAIN_LIMIT_S, lambda: self.address.tell(_DrainExpired(key, closed))
             )
-        self._set_engagement(customer, engagement)
-        if change.closed:
-            state = self.state
-            key = (customer, change.channel, change.account)
-            if state.open.get(key) == change.conversation_id:
-                del state.open[key]
-            state.last_closed[key] = change.conversation_id
-            self.record(("last_closed", key, change.conversation_id))
-            sent = state.forwarded.pop(change.conversation_id, 0)
-            in_flight = sent - change.customer_messages
-            if in_flight > 0:  # they will come back as Reroute, ahead of anything newer
-                closed = change.conversation_id
-                state.draining[key] = _Draining(closed, in_flight)
-                # never wait for ever (a message lost to a failed actor does not come back)
-                self.clock.call_later(
-                    _DRAIN_LIMIT_S, lambda: self.address.tell(_DrainExpired(key, closed))
-                )
 
     # -- helpers -------------------------------------------------------------------
 

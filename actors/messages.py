@@ -58,12 +58,15 @@ __all__ = [
     "Requeue",
     "Reroute",
     "Resolve",
+    "ServedBy",
     "SetStatus",
     "SetWorkStatus",
+    "SiblingsSilent",
     "Transfer",
     "TransferAnswer",
     "UnparkAnswer",
     "UnparkRequest",
+    "WhoServes",
     "Withdraw",
 ]
 
@@ -391,8 +394,30 @@ class Reroute:
 
 
 @dataclass(frozen=True, slots=True)
+class WhoServes:
+    """A new conversation asks an open one of the same customer who serves it (affinity)."""
+
+    asker: ConversationId
+
+
+@dataclass(frozen=True, slots=True)
+class ServedBy:
+    """The answer to :class:`WhoServes`: the agent holding the chat, if any, and since when."""
+
+    conversation_id: ConversationId
+    agent_id: AgentId | None
+    since: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiblingsSilent:
+    """The time to wait for :class:`ServedBy` answers is up: queue with what is known."""
+
+
+@dataclass(frozen=True, slots=True)
 class EngagementChanged:
-    """A conversation got an agent, lost one, or closed; the directory keeps affinity."""
+    """A conversation closed (or its agent left, for the record); the directory keeps
+    each customer's open chats and last agent."""
 
     customer_id: CustomerId
     conversation_id: ConversationId

@@ -213,13 +213,8 @@ def _directory(
         customer = state.identities.current_id(conversation.customer_id)
         key = (customer, conversation.channel, conversation.account)
         state.open[key] = conversation.conversation_id
-        agent = conversation.agent_id
-        if agent is not None and conversation.status in HOLDS_SLOT:
-            engaged = state.engagements.get(customer) or affinity.Engagement()
-            since = conversation.created_at
-            state.engagements[customer] = affinity.with_chat(
-                engaged, conversation.conversation_id, agent, since
-            )
+        # who holds each one is the conversation's own fact, asked when it matters
+        state.chats_of.setdefault(customer, set()).add(conversation.conversation_id)
     for call_id, call in storage.calls().items():
         known = call.get("customer_id") or state.identities.customer_of(("phone", call["phone"]))
         if known is None:  # recorded by the webhook, not yet by the directory

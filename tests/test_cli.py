@@ -66,7 +66,11 @@ def test_unknown_benchmark_exits_2_listing_known_ones(
     tiny_bench: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["bench", "nope", "--json"]) == 2
-    assert "known: tiny" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown benchmark 'nope'" in err
+    known = err.split("known: ", 1)[1].strip().split(", ")
+    assert "tiny" in known
+    assert known == sorted(known)
 
 
 def test_bench_without_a_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

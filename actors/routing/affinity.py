@@ -35,13 +35,13 @@ __all__ = [
     "Engagement",
     "IdentityIndex",
     "IdentityKey",
+    "chat_closed",
     "normalize_key",
     "normalize_phone",
     "preferred_agent",
     "with_call",
     "with_chat",
     "without_call",
-    "without_chat",
 ]
 
 #: (kind, value), e.g. ("phone", "+905321234567"), ("email", "a@b.c"),
@@ -220,13 +220,11 @@ def with_chat(
     return evolve(engagement, chats=chats)
 
 
-def without_chat(engagement: Engagement, conversation_id: ConversationId, now: float) -> Engagement:
-    """The chat ended (resolved, requeued...): forget it, remember its agent as the last one."""
-    chat = engagement.chats.get(conversation_id)
-    if chat is None:
+def chat_closed(engagement: Engagement, agent_id: AgentId | None, now: float) -> Engagement:
+    """A chat of the customer closed: the agent who held it is now their last agent."""
+    if agent_id is None:
         return engagement
-    chats = {k: v for k, v in engagement.chats.items() if k != conversation_id}
-    return evolve(engagement, chats=chats, last_agent=chat.agent_id, last_resolved_at=now)
+    return evolve(engagement, last_agent=agent_id, last_resolved_at=now)
 
 
 def with_call(engagement: Engagement, call_id: str, agent_id: AgentId) -> Engagement:

@@ -303,3 +303,9 @@ class ConversationState:
     #: channel threading the customer's last message carried (an e-mail's Message-ID,
     #: References and Subject), handed to the channel with each reply
     thread: Mapping[str, Any] = field(default_factory=dict)
+    #: when its current agent got it (assignment or transfer); affinity prefers the
+    #: agent of the customer's most recently assigned open chat
+    assigned_at: float | None = None
+    #: the customer's other open chats when this one opened: asked who serves them
+    #: (affinity) before it joins the queue; empty once they answered
+    siblings: tuple[ConversationId, ...] = ()

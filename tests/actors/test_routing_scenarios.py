@@ -644,6 +644,46 @@ def test_same_person_on_another_channel_goes_to_the_agent_they_talk_to(
     assert center.holder(stranger) == "burak"
 
 
+def test_a_new_chat_is_not_held_up_by_an_open_chat_that_cannot_answer(
+    make_center: Callable[..., Center],
+) -> None:
+    center = make_center(queues=with_sales(strategy=Strategy.LEAST_BUSY))
+    center.hire("ayse", capacity=Capacity(2))
+    center.hire("burak", capacity=Capacity(2))
+    center.online("ayse")
+    whatsapp = center.write(PHONE, channel=Channel.WHATSAPP)
+    center.online("burak")
+    stopped = center.routing.conversations.get(whatsapp)
+    assert stopped is not None
+    stopped.close()  # its actor is stopped and refuses mail: no answer will come
+
+    telegram = center.write(PHONE, channel=Channel.TELEGRAM)
+    assert center.status(telegram) == "queued"  # asking the WhatsApp chat who serves it
+
+    center.wait(1.0)
+    assert center.holder(telegram) == "burak"  # no answer, no preference: the strategy's pick
+
+
+def test_the_most_recently_assigned_open_chat_decides_the_preference(
+    make_center: Callable[..., Center],
+) -> None:
+    center = make_center(queues=with_sales(strategy=Strategy.LEAST_BUSY))
+    for agent in ("ayse", "burak", "cem"):
+        center.hire(agent, capacity=Capacity(3))
+    center.online("ayse")
+    center.write(PHONE, channel=Channel.WHATSAPP)
+    center.set_status("ayse", AgentStatus.AWAY)
+    center.online("burak")
+    center.wait(5.0)
+    center.write(PHONE, channel=Channel.MESSENGER)
+    center.online("ayse")
+    center.online("cem")
+
+    telegram = center.write(PHONE, channel=Channel.TELEGRAM)
+
+    assert center.holder(telegram) == "burak"  # his chat with the customer began last
+
+
 def test_chat_waits_for_the_busy_engaged_agent_then_goes_to_another(
     make_center: Callable[..., Center],
 ) -> None:

@@ -14,13 +14,13 @@ from actors.routing.affinity import (
     Engagement,
     IdentityIndex,
     IdentityKey,
+    chat_closed,
     normalize_key,
     normalize_phone,
     preferred_agent,
     with_call,
     with_chat,
     without_call,
-    without_chat,
 )
 
 
@@ -184,11 +184,10 @@ def test_chat_bookkeeping() -> None:
     assert e.chats == {"c1": ActiveChat("a1", 10.0), "c2": ActiveChat("a2", 20.0)}
     e = with_chat(e, "c1", "a3", now=30.0)  # transfer
     assert e.chats["c1"] == ActiveChat("a3", 30.0)
-    done = without_chat(e, "c2", now=40.0)
+    done = chat_closed(e, "a2", now=40.0)
     assert (done.last_agent, done.last_resolved_at) == ("a2", 40.0)
-    assert "c2" not in done.chats
-    assert without_chat(done, "c2", now=50.0) is done
-    assert "c2" in e.chats  # the old value is untouched
+    assert chat_closed(done, None, now=50.0) is done  # closed while nobody held it
+    assert e.last_agent is None  # the old value is untouched
 
 
 def test_call_bookkeeping() -> None:
@@ -250,7 +249,7 @@ def test_preference_follows_the_engagement_story() -> None:
     assert preferred_agent(e, 1.0, WEEK) == ("a1", True)
     e = with_call(e, "call-1", "a2")
     assert preferred_agent(e, 2.0, WEEK) == ("a1", True)  # the chat is still open
-    e = without_chat(e, "wa-1", now=3.0)
+    e = chat_closed(Engagement(calls=e.calls), "a1", now=3.0)
     assert preferred_agent(e, 4.0, WEEK) == ("a2", True)  # only the call is left
     e = without_call(e, "call-1")
     assert preferred_agent(e, 5.0, WEEK) == ("a1", False)  # returning: last chat was a1's
