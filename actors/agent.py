@@ -107,7 +107,12 @@ class AgentActor(RoutingActor[AgentState]):
 
     def _offer(self, offer: Offer) -> None:
         now = self.clock.now()
-        self._idle_queues.discard(offer.queue_id)  # it has work again
+        if offer.transfer:
+            pass  # a colleague's hand-over says nothing about the queue
+        elif offer.line_empty:  # the queue's last chat: ask the others first next time
+            self._idle_queues.add(offer.queue_id)
+        else:
+            self._idle_queues.discard(offer.queue_id)
         decline = capacity.decide_offer(
             self.state, offer.conversation_id, offer.channel, offer.required_skills
         )

@@ -182,6 +182,9 @@ class Offer:
     queue_id: QueueId
     #: a direct transfer answers the conversation, not the queue
     transfer: bool = False
+    #: nothing else is waiting in the queue after this chat (the agent need not ask it
+    #: first in its next round: it hears of free room at once anyway)
+    line_empty: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,7 @@ class QueueActor(RoutingActor[QueueState]):
                 entry.channel,
                 entry.required_skills,
                 state.config.queue_id,
+                line_empty=not state.line,
             )
         )
 
