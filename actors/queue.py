@@ -314,7 +314,7 @@ class QueueActor(RoutingActor[QueueState]):
 
     def _maybe_done(self, agent_id: AgentId) -> None:
         """If the agent still has room beyond what was offered, let it ask its next queue."""
-        if agent_id not in self._ready:
+        if agent_id not in self._ready.views:
             return  # offers are out for all its room: wait for the answers
         round_ = self._rounds.pop(agent_id, None)
         agent = self.routing.agents.get(agent_id)
@@ -338,7 +338,7 @@ class QueueActor(RoutingActor[QueueState]):
         active = dict(view.active)
         for channel, n in reserved.items():
             active[channel] = active.get(channel, 0) + n
-        return evolve(view, active=active, active_total=view.active_total + reserved.total())
+        return evolve(view, active=active, active_total=view.active_total + sum(reserved.values()))
 
     def _refresh(self, agent_id: AgentId) -> None:
         view = self._adjusted(agent_id)
@@ -358,10 +358,13 @@ class QueueActor(RoutingActor[QueueState]):
     def _dispatch_agent(self, agent_id: AgentId) -> None:
         state = self.state
         required = state.config.required_skills
-        while agent_id in self._ready and state.line:
-            view = self._ready.get(agent_id)
-            assert view is not None
-            entry = next_entry_for(view, state.line, required, self.clock.now(), views=state.views)
+        ready = self._ready.views
+        line = state.line
+        while line:
+            view = ready.get(agent_id)
+            if view is None:
+                return
+            entry = next_entry_for(view, line, required, self.clock.now(), views=state.views)
             if entry is None:
                 return
             self._offer(entry, agent_id)

@@ -60,7 +60,9 @@ class ReadyAgents:
         # an offer, say) is swapped in place, without re-sorting
         self._order: SortedList = SortedList()
         self._keys: dict[AgentId, Any] = {}
-        self._views: dict[AgentId, AgentView] = {}
+        #: the ready agents' views by id (read it, never change it: ``update`` does)
+        self.views: dict[AgentId, AgentView] = {}
+        self._views = self.views
 
     def __len__(self) -> int:
         return len(self._views)
@@ -78,8 +80,8 @@ class ReadyAgents:
     def update(self, view: AgentView) -> None:
         """Put the agent's latest (capacity-adjusted) view in, or take it out if it has no room."""
         agent_id = view.agent_id
-        if not has_room(view):
-            self.discard(agent_id)
+        if view.status is not AgentStatus.ONLINE or view.active_total >= view.capacity.total:
+            self.discard(agent_id)  # no room (has_room, inlined: this runs on every offer)
             return
         key = self._key(view)
         old = self._keys.get(agent_id)

@@ -93,6 +93,13 @@ class EntityActor(pykka.Actor, Generic[S]):
     # -- plumbing ------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        return self._handle_receive(message)
+
+    def _handle_receive(self, message: Any) -> Any:
+        # the runtime's loop turn calls this for every message: pykka's own (stop, proxy
+        # calls) go to pykka, ours are handled here, skipping its chain of checks
+        if type(message) in _INTERNAL:
+            return super()._handle_receive(message)
         if type(message) is PassivateIfIdle:
             idle = self.clock.now() - self.last_active
             if idle >= message.idle_for and self.can_passivate():
@@ -123,11 +130,6 @@ class EntityActor(pykka.Actor, Generic[S]):
         """Add a record to this step's write (kept only if the handler succeeds)."""
         if self._journal is not None:
             self._records.append(entry)
-
-    def _handle_receive(self, message: Any) -> Any:
-        if type(message) in _INTERNAL:  # pykka's own: stop, proxy calls
-            return super()._handle_receive(message)
-        return self.on_receive(message)  # ours: skip pykka's chain of isinstance checks
 
     def _count_done(self, message: Any) -> None:
         """After each message, failure handling included: one fewer in flight."""
