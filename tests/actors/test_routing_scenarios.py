@@ -1379,6 +1379,27 @@ def test_least_busy_gives_the_chat_to_the_agent_with_fewest_chats(
     assert center.holder(fourth) == "ayse"
 
 
+def test_a_queue_that_had_nothing_waiting_still_fills_a_slot_freed_later(
+    center: Center,
+) -> None:
+    # an agent asks a queue with nothing waiting last in its rounds, but tells it of
+    # free room at once: chats that arrived there meanwhile must not wait for a round
+    center.hire("ayse", capacity=Capacity(1), queues=("sales", "support"))
+    center.online("ayse")  # both queues say they have nothing
+    first = center.write(CUSTOMERS[0], account="acc-support")
+    assert center.holder(first) == "ayse"  # it took support's only chat
+    second = center.write(CUSTOMERS[1], account="acc-support")
+    third = center.write(CUSTOMERS[2], account="acc-support")
+    assert center.status(second) == center.status(third) == "queued"  # she is full
+
+    center.ask(first, Resolve("ayse", "done"))
+
+    assert center.holder(second) == "ayse"  # the oldest, at once
+    assert center.status(third) == "queued"
+    center.ask(second, Resolve("ayse", "done"))
+    assert center.holder(third) == "ayse"
+
+
 def test_round_robin_cycles_through_the_agents(make_center: Callable[..., Center]) -> None:
     center = make_center(queues=with_sales(strategy=Strategy.ROUND_ROBIN))
     for agent in ("ayse", "burak", "cem"):

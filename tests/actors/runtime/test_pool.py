@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -128,6 +131,48 @@ def test_a_pool_future_may_be_waited_for_outside_the_pool(pool: PoolRuntime) -> 
     assert isinstance(future, PoolFuture)
     future.set("done")
     assert future.get(timeout=1) == "done"
+
+
+def test_a_pool_future_wakes_every_thread_waiting_for_it() -> None:
+    future = PoolFuture()
+    results: list[object] = []
+    waiters = [
+        threading.Thread(target=lambda: results.append(future.get(timeout=5))) for _ in range(3)
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.05)  # all three are waiting
+    future.set("answer")
+    for waiter in waiters:
+        waiter.join(5)
+    assert results == ["answer"] * 3
+    assert future.get(timeout=0) == "answer"  # and anyone later gets it at once
+
+
+def test_a_pool_future_times_out_raises_the_actors_error_and_is_set_once() -> None:
+    silent = PoolFuture()
+    with pytest.raises(pykka.Timeout):
+        silent.get(timeout=0.01)
+
+    failed = PoolFuture()
+    try:
+        raise KeyError("gone")
+    except KeyError:
+        failed.set_exception()
+    with pytest.raises(KeyError, match="gone"):
+        failed.get(timeout=1)
+    with pytest.raises(KeyError, match="gone"):  # every time it is asked
+        failed.get(timeout=1)
+
+    with pytest.raises(queue.Full):
+        failed.set("late")
+
+
+def test_a_pool_future_works_with_pykkas_combinators() -> None:
+    future = PoolFuture()
+    doubled = future.map(lambda value: value * 2)
+    future.set(21)
+    assert doubled.get(timeout=1) == 42
 
 
 def test_a_blocked_actor_does_not_stop_the_others(runtime: Runtime, supervise: Supervise) -> None:
