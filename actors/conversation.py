@@ -26,11 +26,11 @@ from actors.messages import (
     AgentMessage,
     Assigned,
     ChatClosed,
+    ChatEnded,
     ChatUpdate,
     CustomerMessage,
     DeliveryUpdate,
     Describe,
-    EngagementChanged,
     Enqueue,
     Inbound,
     Invite,
@@ -705,13 +705,12 @@ class ConversationActor(RoutingActor[ConversationState]):
         """Tell the directory the chat closed, and who held it last (its next preference)."""
         state = self.state
         self.routing.directory.tell(
-            EngagementChanged(
+            ChatEnded(
                 state.customer_id,
                 state.conversation_id,
                 state.channel,
                 state.account,
                 holder,
-                True,
                 state.customer_messages,
             )
         )

@@ -11,7 +11,7 @@ agent of the customer's last resolved chat, if eligible at once.  Who holds an
 open chat is the chat's own fact: the directory only knows which chats of the
 customer are open, and hands them to the new conversation (``siblings``), which
 asks them (``WhoServes``) before it joins the queue — so assignments cost no
-message to the directory.  Closures come back (``EngagementChanged``) with the
+message to the directory.  Closures come back (``ChatEnded``) with the
 agent who held the chat, which becomes the customer's last agent.
 """
 
@@ -24,9 +24,9 @@ from actors.base import RoutingActor
 from actors.messages import (
     CallEnded,
     CallStarted,
+    ChatEnded,
     CustomerMessage,
     Describe,
-    EngagementChanged,
     Inbound,
     MergeCustomers,
     Reroute,
@@ -93,8 +93,8 @@ class DirectoryActor(RoutingActor[DirectoryState]):
                 draining = self.state.draining.get(key)
                 if draining is not None and draining.closed == closed:
                     self._drained(key)
-            case EngagementChanged():
-                self._engagement_changed(message)
+            case ChatEnded():
+                self._chat_ended(message)
             case CallStarted(call_id, phone, agent_id, ws):
                 customer = self._phone_customer(phone)
                 self._set_engagement(
@@ -198,9 +198,7 @@ class DirectoryActor(RoutingActor[DirectoryState]):
         routing.conversations.open(conversation_id, state)
         return conversation_id
 
-    def _engagement_changed(self, change: EngagementChanged) -> None:
-        if not change.closed:
-            return  # who holds an open chat is asked of the chat itself
+    def _chat_ended(self, change: ChatEnded) -> None:
         customer = self.state.identities.current_id(change.customer_id)
         now = self.clock.now()
         self._set_engagement(

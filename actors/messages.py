@@ -35,11 +35,11 @@ __all__ = [
     "CallEnded",
     "CallStarted",
     "ChatClosed",
+    "ChatEnded",
     "ChatUpdate",
     "CheckOffers",
     "CustomerMessage",
     "Describe",
-    "EngagementChanged",
     "Enqueue",
     "EventSink",
     "GraceExpired",
@@ -418,15 +418,14 @@ class SiblingsSilent:
 
 
 @dataclass(frozen=True, slots=True)
-class EngagementChanged:
-    """A conversation closed (or its agent left, for the record); the directory keeps
-    each customer's open chats and last agent."""
+class ChatEnded:
+    """A conversation closed: the directory forgets it as open, and the agent who held it
+    last becomes the customer's last agent."""
 
     customer_id: CustomerId
     conversation_id: ConversationId
     channel: Channel
     account: str
     agent_id: AgentId | None
-    closed: bool = False
-    #: with ``closed``: customer messages the conversation took in before it closed
+    #: customer messages the conversation took in before it closed
     customer_messages: int = 0

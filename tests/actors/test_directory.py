@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.messages import Describe, EngagementChanged, Inbound, Resolve, SetStatus
+from actors.messages import ChatEnded, Describe, Inbound, Resolve, SetStatus
 from actors.routing.model import AgentState, AgentStatus, Capacity, Channel, QueueConfig
 from actors.runtime import Runtime, VirtualClock, make_runtime
 from actors.system import Routing, RoutingSettings
@@ -42,9 +42,7 @@ def test_messages_wait_for_a_lost_reroute_only_a_few_seconds(
     runtime.settle()
     # a closing notice that says a message is still on its way back (as if the
     # conversation had failed on it): newer messages wait for it...
-    routing.directory.tell(
-        EngagementChanged(customer, "conv_1", Channel.WHATSAPP, "acc", None, True, -1)
-    )
+    routing.directory.tell(ChatEnded(customer, "conv_1", Channel.WHATSAPP, "acc", None, -1))
     _write(routing, "yeni")
     runtime.settle()
     assert routing.conversations.get("conv_2") is None
