@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import events
 from actors.base import RoutingActor
+from actors.errors import NotFound
 from actors.messages import (
     AgentChanged,
     AgentConnect,
@@ -45,6 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["AgentActor"]
 
 
+class _RoundCheck:
+    """The agent's round timer: has the queue asked in the current round answered?"""
+
+    __slots__ = ()
+
+
 class AgentActor(RoutingActor[AgentState]):
     """Owns one agent: status, capacity, active and parked chats, connections."""
 
@@ -55,6 +62,9 @@ class AgentActor(RoutingActor[AgentState]):
         self._published = -1
         self._round = 0
         self._owed: list[str] = []  # queues not yet asked in this round
+        self._asking: str | None = None  # the queue whose answer the round waits for
+        self._asked_at = 0.0
+        self._round_timer: Timer | None = None
         self._idle_queues: set[str] = set()  # queues that had nothing waiting when last asked
         self._told: dict[str, AgentView] = {}  # the view each queue last heard from us
         self._queues_of: frozenset[QueueId] | None = None  # the membership last sorted
@@ -96,7 +106,10 @@ class AgentActor(RoutingActor[AgentState]):
                     self._idle_queues.add(queue_id)
                 else:
                     self._idle_queues.discard(queue_id)
-                self._queue_done(round_)
+                if round_ == self._round and queue_id == self._asking:
+                    self._next_in_round()
+            case _RoundCheck():
+                self._round_check()
             case Describe():
                 return self.describe()
             case _:
@@ -243,12 +256,16 @@ class AgentActor(RoutingActor[AgentState]):
         With free slots and several queues, one queue at a time is asked to fill
         them (a *round*): each answers ``QueueDone`` when it has nothing more, and
         the next is asked.  Asking all at once would have every queue offer the
-        same slot and all but one offer declined.  Queues that said they had nothing
-        at all waiting hear at once, outside the round (no answer expected): they
-        learn of the room, so a chat arriving there is offered without delay, and
-        the round does not wait on them.  Without free slots (or with one queue)
-        every queue hears at once — except, while the agent stays online and full,
-        queues whose last view already showed no room: nothing they decide changes.
+        same slot and all but one offer declined.  One round at a time: room that
+        frees while a round is under way reaches the queue being asked with its next
+        offer's answer, and the queues after it with their turn (a fresh view each
+        time); a queue that does not answer within its offer time-out is passed over.
+        Queues that said they had nothing at all waiting hear at once, outside the
+        round (no answer expected): they learn of the room, so a chat arriving there
+        is offered without delay, and the round does not wait on them.  Without free
+        slots (or with one queue) every queue hears at once — except, while the agent
+        stays online and full, queues whose last view already showed no room: nothing
+        they decide changes.
         """
         state = self.state
         if state.version == self._published:
@@ -259,13 +276,22 @@ class AgentActor(RoutingActor[AgentState]):
             self._queues_of = state.queues
             self._queue_order = sorted(state.queues)
         queues = [q for q in self._queue_order if q != skip]
-        self._round += 1
         if not has_room(view) or len(queues) <= 1:
+            self._round += 1  # whatever round was under way is over
             self._owed = []
+            self._asking = None
             for queue_id in queues:
                 if self._stale(queue_id, view):
                     self._send_view(queue_id, view)
             return
+        if self._asking is not None:
+            # a round is under way: the queue asked hears the new room from its offer's
+            # answer, the next ones when their turn comes (a fresh view each time)
+            for queue_id in queues:
+                if queue_id in self._idle_queues:
+                    self._send_view(queue_id, view)
+            return
+        self._round += 1
         start = self._round % len(queues)  # rotate who is asked first
         asked = []
         for queue_id in queues[start:] + queues[:start]:
@@ -273,11 +299,8 @@ class AgentActor(RoutingActor[AgentState]):
                 self._send_view(queue_id, view)
             else:
                 asked.append(queue_id)
-        if not asked:
-            self._owed = []
-            return
-        first, *self._owed = asked
-        self._send_view(first, view, self._round)
+        self._owed = asked
+        self._next_in_round()
 
     def _stale(self, queue_id: str, view: AgentView) -> bool:
         """Whether the queue must hear of ``view`` (a view with room always must)."""
@@ -295,13 +318,40 @@ class AgentActor(RoutingActor[AgentState]):
         self._told[queue_id] = view
         self._tell_queue(queue_id, AgentChanged(view, round_))
 
-    def _queue_done(self, round_: int) -> None:
-        if round_ != self._round or not self._owed:
-            return
+    def _next_in_round(self) -> None:
+        """Ask the next queue of the round, with a fresh view; or end the round."""
         view = capacity.view_of(self.state)
-        if not has_room(view):
+        if not self._owed or not has_room(view):
+            self._owed = []
+            self._asking = None
             return
-        self._send_view(self._owed.pop(0), view, self._round)
+        queue_id = self._asking = self._owed.pop(0)
+        self._asked_at = self.clock.now()
+        self._send_view(queue_id, view, self._round)
+        if self._round_timer is None:
+            self._arm_round_check(self._answer_within(queue_id))
+
+    def _answer_within(self, queue_id: str) -> float:
+        try:
+            return self.routing.queue_config(queue_id).offer_timeout
+        except NotFound:
+            return 0.0
+
+    def _arm_round_check(self, delay: float) -> None:
+        # one timer per agent, not per round: queues answer within microseconds unless
+        # their actor is down, when the round must not wait for ever
+        address = self.address
+        self._round_timer = self.clock.call_later(delay, lambda: address.tell(_RoundCheck()))
+
+    def _round_check(self) -> None:
+        self._round_timer = None
+        if self._asking is None:
+            return
+        left = self._asked_at + self._answer_within(self._asking) - self.clock.now()
+        if left > 0:
+            self._arm_round_check(left)
+        else:  # the queue asked did not answer: go on without it
+            self._next_in_round()
 
     def _tell_queue(self, queue_id: str, message: object) -> None:
         queue = self.routing.queues.get(queue_id)

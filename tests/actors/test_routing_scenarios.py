@@ -1400,6 +1400,24 @@ def test_a_queue_that_had_nothing_waiting_still_fills_a_slot_freed_later(
     assert center.holder(third) == "ayse"
 
 
+def test_a_queue_that_never_answers_does_not_stall_an_agents_round(
+    make_center: Callable[..., Center],
+) -> None:
+    center = make_center(queues=(QueueConfig("sales"), QueueConfig("support", offer_timeout=5.0)))
+    center.hire("ayse", capacity=Capacity(1), queues=("sales", "support"))
+    waiting = center.write(CUSTOMERS[0])  # acc-sales
+    down = center.routing.queues.get("support")
+    assert down is not None
+    down.close()  # its actor is gone: it will never answer
+
+    # rounds start with each queue in turn; this one (her third change) asks support first
+    center.online("ayse")
+    assert center.status(waiting) == "queued"  # the round waits for support's answer
+
+    center.wait(5.0)  # ...but not longer than an offer may take
+    assert center.holder(waiting) == "ayse"
+
+
 def test_round_robin_cycles_through_the_agents(make_center: Callable[..., Center]) -> None:
     center = make_center(queues=with_sales(strategy=Strategy.ROUND_ROBIN))
     for agent in ("ayse", "burak", "cem"):
