@@ -1,26 +1,17 @@
 """``switchboard bench routing`` on a small workload: the contract keys and the invariants.
 
 Timing is not checked here (machines are noisy); what must hold on any machine is that
-every conversation gets assigned on both runtimes and no agent is ever above its limit.
+every conversation gets assigned on both runtimes, in every run's own process, and no
+agent is ever above its limit.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from switchboard import cli
-
-
-@pytest.fixture(autouse=True)
-def _collector_restored() -> Iterator[None]:
-    """The benchmark sets the collector as ``serve`` does; the test run keeps its own."""
-    threshold = gc.get_threshold()
-    yield
-    gc.set_threshold(*threshold)
 
 
 def test_a_small_routing_benchmark_assigns_everything_within_capacity_on_both_runtimes(

@@ -1,6 +1,7 @@
 """``switchboard bench routing``: assignments per second, pool runtime vs thread-per-actor.
 
-The workload, run once on each runtime with the same numbers:
+The workload, run ``--rounds`` times on each runtime with the same numbers, each run in
+a fresh process (the runtimes taking turns; the best run of each counts):
 
 * ``--queues`` queues (longest-idle), ``--agents`` agents of capacity ``--capacity``,
   each a member of two queues, so queues compete to offer to the same agents;
@@ -21,8 +22,10 @@ capacity violation if that ever exceeds the agent's limit.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from actors.events import ConversationAssigned, ConversationResolved
@@ -149,6 +152,12 @@ def run_once(kind: RuntimeKind, args: argparse.Namespace, *, churn: bool = True)
         runtime.shutdown()
 
 
+def _run_fresh(kind: RuntimeKind, args: argparse.Namespace, churn: bool) -> dict[str, Any]:
+    """One run in a process of its own, set up as ``switchboard serve`` sets itself up."""
+    heap.collect_less_often(RuntimeConfig().gc_young_threshold)
+    return run_once(kind, args, churn=churn)
+
+
 def _wait_queued(routing: Routing, queue_ids: list[str], expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -166,15 +175,18 @@ def _wait_queued(routing: Routing, queue_ids: list[str], expected: int, timeout:
     add_arguments=add_arguments,
 )
 def run(args: argparse.Namespace) -> dict[str, object]:
-    # the process set up as ``switchboard serve`` sets it up, for both runtimes
-    heap.collect_less_often(RuntimeConfig().gc_young_threshold)
     # each workload on each runtime ``--rounds`` times, the runtimes taking turns; the
-    # best run of each counts, as background noise on the machine only ever slows a run
+    # best run of each counts, as background noise on the machine only ever slows a run.
+    # Every run has a fresh process of its own: what one run leaves behind (ten thousand
+    # threads' stacks, a grown and scattered heap) slowed the next run by a third.
     runs: dict[tuple[RuntimeKind, bool], list[dict[str, Any]]] = {}
+    spawn = multiprocessing.get_context("spawn")
     for churn in (True, False):
         for _ in range(max(1, args.rounds)):
             for kind in ("pool", "thread"):
-                runs.setdefault((kind, churn), []).append(run_once(kind, args, churn=churn))
+                with ProcessPoolExecutor(1, mp_context=spawn) as fresh:
+                    result = fresh.submit(_run_fresh, kind, args, churn).result()
+                runs.setdefault((kind, churn), []).append(result)
 
     def best(kind: RuntimeKind, churn: bool) -> dict[str, Any]:
         return max(runs[kind, churn], key=lambda r: float(r["assignments_per_s"]))
