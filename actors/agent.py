@@ -187,6 +187,9 @@ class AgentActor(RoutingActor[AgentState]):
             for queue_id in sorted(left):
                 self._told.pop(queue_id, None)
                 self._tell_queue(queue_id, AgentChanged(gone))
+        if queues != state.queues:  # a round under way asks the old queues: start anew
+            self._asking = None
+            self._owed = []
         updated = evolve(
             state,
             queues=queues,

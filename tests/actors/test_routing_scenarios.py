@@ -35,6 +35,7 @@ from actors.messages import (
     Resolve,
     SetStatus,
     Transfer,
+    UpdateProfile,
 )
 from actors.routing.model import (
     AgentState,
@@ -1416,6 +1417,26 @@ def test_a_queue_that_never_answers_does_not_stall_an_agents_round(
 
     center.wait(5.0)  # ...but not longer than an offer may take
     assert center.holder(waiting) == "ayse"
+
+
+def test_leaving_the_queue_a_round_waits_for_starts_a_new_round_at_once(
+    make_center: Callable[..., Center],
+) -> None:
+    queues = (QueueConfig("archive"), QueueConfig("sales"), QueueConfig("support"))
+    center = make_center(queues=queues)
+    center.hire("ayse", capacity=Capacity(1), queues=("archive", "sales", "support"))
+    waiting = center.write(CUSTOMERS[0])  # acc-sales
+    down = center.routing.queues.get("archive")
+    assert down is not None
+    down.close()
+    center.online("ayse")  # her round asks the archive first, which never answers
+    assert center.status(waiting) == "queued"
+
+    stays = frozenset({"sales", "support"})
+    center.routing.agent("ayse").ask(UpdateProfile(stays, {}, Capacity(1)))
+    center.settle()
+
+    assert center.holder(waiting) == "ayse"  # a new round at once: no time-out to sit out
 
 
 def test_round_robin_cycles_through_the_agents(make_center: Callable[..., Center]) -> None:
