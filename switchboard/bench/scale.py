@@ -30,10 +30,12 @@ from actors.routing.model import (
     ConversationStatus,
     QueueConfig,
 )
+from actors.runtime import heap
 from actors.runtime.address import Address
 from actors.runtime.runtime import make_runtime
 from actors.system import Routing, RoutingSettings
 from switchboard.bench import register, report
+from switchboard.config import RuntimeConfig
 
 __all__ = ["rss_kb", "run"]
 
@@ -115,6 +117,8 @@ def _fan_out(addresses: list[Address], timeout: float) -> tuple[float, int]:
     add_arguments=add_arguments,
 )
 def run(args: argparse.Namespace) -> dict[str, object]:
+    # the process set up as ``switchboard serve`` sets it up (actors.runtime.heap)
+    heap.collect_less_often(RuntimeConfig().gc_young_threshold)
     count: int = args.conversations
     runtime = make_runtime("pool", threads=args.threads)
     routing = Routing(runtime, RoutingSettings(passivate_after_s=None))
