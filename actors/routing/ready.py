@@ -62,20 +62,19 @@ class ReadyAgents:
         self._keys: dict[AgentId, Any] = {}
         #: the ready agents' views by id (read it, never change it: ``update`` does)
         self.views: dict[AgentId, AgentView] = {}
-        self._views = self.views
 
     def __len__(self) -> int:
-        return len(self._views)
+        return len(self.views)
 
     def __contains__(self, agent_id: object) -> bool:
-        return agent_id in self._views
+        return agent_id in self.views
 
     def __iter__(self) -> Iterator[AgentView]:
-        views = self._views
+        views = self.views
         return (views[agent_id] for _key, agent_id in self._order)
 
     def get(self, agent_id: AgentId) -> AgentView | None:
-        return self._views.get(agent_id)
+        return self.views.get(agent_id)
 
     def update(self, view: AgentView) -> None:
         """Put the agent's latest (capacity-adjusted) view in, or take it out if it has no room."""
@@ -90,10 +89,10 @@ class ReadyAgents:
                 self._order.remove((old, agent_id))
             self._order.add((key, agent_id))
             self._keys[agent_id] = key
-        self._views[agent_id] = view
+        self.views[agent_id] = view
 
     def discard(self, agent_id: AgentId) -> None:
-        if self._views.pop(agent_id, None) is not None:
+        if self.views.pop(agent_id, None) is not None:
             self._order.remove((self._keys.pop(agent_id), agent_id))
 
     def choose(
@@ -108,7 +107,7 @@ class ReadyAgents:
         required = self.queue_required
         preferred_id = entry.preferred_agent
         if preferred_id is not None:
-            preferred = self._views.get(preferred_id)
+            preferred = self.views.get(preferred_id)
             if preferred is not None and eligible(preferred, entry, required, now):
                 return preferred_id
             if waits_for_preferred(entry, all_views.get(preferred_id), now):
@@ -124,7 +123,7 @@ class ReadyAgents:
         if self.strategy != Strategy.ROUND_ROBIN or rr_cursor is None:
             yield from self
             return
-        views = self._views
+        views = self.views
         # round-robin keys are the agent ids: start after the cursor, wrap around
         start = self._order.bisect_right((rr_cursor, rr_cursor))
         for _key, agent_id in self._order.islice(start):
