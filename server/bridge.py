@@ -15,6 +15,11 @@ Two directions cross here, and nothing else in the code base crosses:
   one ``receive_batch()``.  Past ``limit`` pending events the sink overflows: later
   events are dropped and the consumer gets ``SlowConsumer`` to close the websocket with.
 
+Every wake-up of both directions goes through one ``Waker`` per trio run: callbacks
+that pile up while the loop is busy share one ``run_sync_soon`` (one write to trio's
+wake-up socket), so under load a writer round or a dispatcher's batch wakes trio once,
+not once per completion or event.
+
 Why not a bounded ``trio.MemorySendChannel`` fed with ``send_nowait`` from a
 ``run_sync_soon`` callback?  A full channel makes ``send_nowait`` raise
 ``trio.WouldBlock``, and an exception escaping a ``run_sync_soon`` callback reaches no
@@ -34,7 +39,8 @@ import math
 import queue
 import sys
 import threading
-from collections.abc import Generator
+import weakref
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
@@ -53,6 +59,7 @@ __all__ = [
     "SlowConsumer",
     "Tellable",
     "TrioFuture",
+    "Waker",
 ]
 
 T = TypeVar("T")
@@ -72,6 +79,59 @@ class Tellable(Protocol):
     """Anything that accepts a fire-and-forget message (``pykka.ActorRef`` does)."""
 
     def tell(self, message: Any, /) -> None: ...
+
+
+class Waker:
+    """Calls functions on one trio run's thread, from any thread, coalescing wake-ups.
+
+    ``call`` queues ``fn``; only the first call of a burst schedules the drain with
+    ``run_sync_soon``, and the drain runs every function queued until then.  Raises
+    ``trio.RunFinishedError`` once the run is over, as ``run_sync_soon`` does.
+    """
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self._token = token
+        self._lock = threading.Lock()
+        self._calls: list[Callable[[], None]] = []
+        self._finished = False
+
+    @classmethod
+    def of(cls, token: trio.lowlevel.TrioToken) -> Waker:
+        """The one waker of ``token``'s run."""
+        with _WAKERS_LOCK:
+            waker = _WAKERS.get(token)
+            if waker is None:
+                waker = _WAKERS[token] = cls(token)
+            return waker
+
+    def call(self, fn: Callable[[], None]) -> None:
+        with self._lock:
+            if self._finished:
+                raise trio.RunFinishedError("the trio run is over")
+            self._calls.append(fn)
+            if len(self._calls) > 1:
+                return  # a drain is scheduled and will run this too
+        try:
+            self._token.run_sync_soon(self._drain)
+        except trio.RunFinishedError:
+            with self._lock:
+                self._finished = True
+                self._calls.clear()
+            raise
+
+    def _drain(self) -> None:
+        # runs inside trio: an exception escaping it would crash the run
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for fn in calls:
+            try:
+                fn()
+            except Exception:
+                logger.exception("wake-up callback failed")
+
+
+_WAKERS: weakref.WeakKeyDictionary[trio.lowlevel.TrioToken, Waker] = weakref.WeakKeyDictionary()
+_WAKERS_LOCK = threading.Lock()
 
 
 class TrioFuture(pykka.Future[T]):
@@ -118,7 +178,7 @@ class TrioFuture(pykka.Future[T]):
             token = self._token if self._waiters > 0 else None
         if token is not None:
             with contextlib.suppress(trio.RunFinishedError):  # nobody is left to wake
-                token.run_sync_soon(self._wake)
+                Waker.of(token).call(self._wake)
 
     def _wake(self) -> None:
         # Runs inside trio via run_sync_soon: an exception here would crash the run.
@@ -257,6 +317,7 @@ class EventSink:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self._token = token
+        self._waker = Waker.of(token)
         self._limit = limit
         self._lock = threading.Lock()
         self._pending: collections.deque[object] = collections.deque()
@@ -283,7 +344,7 @@ class EventSink:
                 if self._ready is None or self._wake_scheduled:
                     return  # the consumer is busy (it will look) or already being woken
                 self._wake_scheduled = True
-            self._token.run_sync_soon(self._wake)
+            self._waker.call(self._wake)
         except trio.RunFinishedError:
             self._finish()
         except Exception:
@@ -297,7 +358,7 @@ class EventSink:
             self._wake_scheduled = self._wake_scheduled or wake
         if wake:
             try:
-                self._token.run_sync_soon(self._wake)
+                self._waker.call(self._wake)
             except trio.RunFinishedError:
                 self._finish()
 
@@ -318,6 +379,7 @@ class EventSink:
         drained.  Only one task may receive from a sink.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        waited = False
         while True:
             with self._lock:
                 if self._overflow is not None:
@@ -332,13 +394,15 @@ class EventSink:
                     batch = []
                     ready = self._ready = trio.Event()
             if batch:  # taken: from here on a cancellation must not lose it
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                if not waited:  # a call that found events at once still yields once
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 return batch
             try:
                 await ready.wait()
             finally:
                 with self._lock:
                     self._ready = None
+            waited = True
 
     def __aiter__(self) -> EventSink:
         return self

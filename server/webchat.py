@@ -419,16 +419,14 @@ class CustomerSocket:
             profile_name=customer.name,
             workspace=self.account.workspace,
         )
-        # A customer who leaves now must not cut the written message off from routing (a
-        # resend would be a repeat, delivered by nobody until a restart): the write and the
-        # hand-over to the directory are one step, shielded (accept() has its own time-out).
-        with trio.CancelScope(shield=True):
-            try:
-                fresh = await self.chat.ingress.accept([inbound])
-            except WebhookRejected as rejected:
-                MESSAGES.labels("storage_unavailable").inc()
-                raise FrameError(rejected.code, rejected.message) from None
-            routed = [self._deliver(message) for message in fresh]
+        # A customer who leaves now does not cut the written message off from routing (a
+        # resend would be a repeat): the write's completion hands it to the directory.
+        routed: list[TrioFuture[Any]] = []
+        try:
+            fresh = await self.chat.ingress.accept([inbound], route=partial(self._deliver, routed))
+        except WebhookRejected as rejected:
+            MESSAGES.labels("storage_unavailable").inc()
+            raise FrameError(rejected.code, rejected.message) from None
         result = {"client_id": client_id, "message_id": pid, "duplicate": not fresh}
         await self._send({"type": "ack", "ref": frame.get("ref"), "result": result})
         MESSAGES.labels("duplicate" if not fresh else "accepted").inc()
@@ -440,11 +438,12 @@ class CustomerSocket:
             await self._learn_conversation(answer)
         return _ANSWERED
 
-    def _deliver(self, message: Inbound) -> TrioFuture[Any]:
-        """``routing.deliver``, asking: the directory's answer names the conversation."""
+    def _deliver(self, routed: list[TrioFuture[Any]], message: Inbound) -> None:
+        """``routing.deliver``, asking: the directory's answer names the conversation
+        (called by the write's completion, on the storage writer's thread)."""
         future: TrioFuture[Any] = self.bridge.future()
+        routed.append(future)
         self.chat.services.routing.directory.ask_into(message, future)
-        return future
 
     async def _learn_conversation(self, answer: TrioFuture[Any]) -> None:
         try:

@@ -13,8 +13,10 @@ How it works, for every POST, in this order (CONTRACT.md):
 4. the messages are appended to the durable inbox, each with its provider-id dedupe
    key, in one atomic write; the handler waits (without blocking trio) until Redis
    confirmed it;
-5. only then is the answer ``200``, and the new messages (not repeats) are handed
-   to routing.
+5. the new messages (not repeats) are handed to routing as soon as Redis confirmed the
+   write — by the write's completion itself, so a provider that hangs up, or a write
+   that lands after the handler gave up waiting, still delivers what is on disk — and
+   only then is the answer ``200``.
 
 A non-2xx answer records nothing.  Parsing and the wait for storage run on the
 trio loop without blocking it, so a burst of webhooks never holds agent traffic.
@@ -102,6 +104,39 @@ class WebhookRejected(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class _Route:
+    """The accept write's completion (on the storage writer's thread): the messages that
+    were not repeats go to routing the moment they are on disk, whoever still waits."""
+
+    __slots__ = ("done", "messages", "route")
+
+    def __init__(
+        self,
+        messages: list[Inbound],
+        route: Callable[[Inbound], None],
+        done: TrioFuture[list[Inbound]],
+    ) -> None:
+        self.messages = messages
+        self.route = route
+        self.done = done
+
+    def set(self, value: list[AcceptResult] | None = None) -> None:
+        fresh = [
+            dataclasses.replace(m, inbox_id=r.inbox_id)
+            for m, r in zip(self.messages, value or [], strict=True)
+            if not r.duplicate
+        ]
+        for message in fresh:
+            try:
+                self.route(message)
+            except Exception:  # on disk: recovery routes it at the next start
+                logger.exception("message %s written but not routed", message.inbox_id)
+        self.done.set(fresh)
+
+    def set_exception(self, exc_info: Any = None) -> None:
+        self.done.set_exception(exc_info)
 
 
 def _error_body(code: str, message: str) -> dict[str, Any]:
@@ -205,16 +240,15 @@ class Ingress:
         parsed = self.parse(adapter, account, channel, raw, headers)
         if parsed.files:
             await self.keep_files(channel, account, parsed.files)
-        # from the durable write to the hand-over to routing nothing may cancel us (a
-        # provider hanging up mid-request): a written message must also be delivered
-        with trio.CancelScope(shield=True):
-            fresh = await self.accept(parsed.messages)
-            for message in fresh:
-                self.routing.deliver(message)
-            if parsed.receipts:
-                await self.record_receipts(channel, account, parsed.receipts)
-            if parsed.calls:
-                await self.record_calls(account, parsed.calls)
+        fresh = await self.accept(parsed.messages)
+        if parsed.receipts or parsed.calls:
+            # written before the 200, and shown once written: nothing may cancel us
+            # between the two (a provider hanging up mid-request)
+            with trio.CancelScope(shield=True):
+                if parsed.receipts:
+                    await self.record_receipts(channel, account, parsed.receipts)
+                if parsed.calls:
+                    await self.record_calls(account, parsed.calls)
         WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
         if parsed.answer is not None:
             return dict(parsed.answer)
@@ -282,25 +316,26 @@ class Ingress:
         receipts = [_receipt(r) for r in result.receipts]
         return Parsed(messages, receipts, list(result.calls), result.answer, list(result.files))
 
-    async def accept(self, messages: list[Inbound]) -> list[Inbound]:
-        """Write ``messages`` to the durable inbox; the ones that are not repeats."""
+    async def accept(
+        self, messages: list[Inbound], route: Callable[[Inbound], None] | None = None
+    ) -> list[Inbound]:
+        """Write ``messages`` to the durable inbox and route the ones that are not
+        repeats once written (``route``, from the storage writer's thread; default
+        ``routing.deliver``); returns those."""
         if not messages:
             return []
         started = time.perf_counter()
-        done: TrioFuture[list[AcceptResult]] = TrioFuture()
-        self.storage.accept(messages, done)
+        done: TrioFuture[list[Inbound]] = TrioFuture()
+        self.storage.accept(messages, _Route(messages, route or self.routing.deliver, done))
         try:
-            results = await done.wait(timeout=_DURABLE_TIMEOUT_S)
+            fresh = await done.wait(timeout=_DURABLE_TIMEOUT_S)
         except trio.TooSlowError:
             # not confirmed in time (storage down): the provider will retry, and the
-            # dedupe key makes the retry a repeat if this write lands meanwhile
+            # dedupe key makes the retry a repeat if this write lands meanwhile (the
+            # write's completion routes it then)
             raise WebhookRejected(503, "storage_unavailable", "not durably written") from None
         ACCEPT_SECONDS.observe(time.perf_counter() - started)
-        return [
-            dataclasses.replace(m, inbox_id=r.inbox_id)
-            for m, r in zip(messages, results, strict=True)
-            if not r.duplicate
-        ]
+        return fresh
 
     async def record_receipts(
         self, channel: Channel, account: Account, receipts: list[Receipt]

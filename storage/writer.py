@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+from redis.exceptions import ExecAbortError
 
 __all__ = ["MISSING", "Completion", "Op", "Writer", "WriterStats"]
 
@@ -106,6 +107,7 @@ class Writer:
         self._commands = 0
         self._retries = 0
         self._last_round_ms = 0.0
+        self._conn: Any = None
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -153,6 +155,9 @@ class Writer:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
+        if self._conn is not None and not self._thread.is_alive():
+            self._client.connection_pool.release(self._conn)
+            self._conn = None
 
     @property
     def healthy(self) -> bool:
@@ -192,22 +197,18 @@ class Writer:
 
     def _write(self, steps: Sequence[_Step], snapshots: Mapping[str, bytes | None]) -> list[Any]:
         delay = self._retry_initial_s
+        commands: list[Op] = [
+            ("DEL", key) if value is None else ("SET", key, value)
+            for key, value in snapshots.items()
+        ]
+        for step in steps:
+            commands.extend(step.ops)
         while True:
             started = time.perf_counter()
             try:
-                pipe = self._client.pipeline(transaction=True)
-                for key, value in snapshots.items():
-                    if value is None:
-                        pipe.delete(key)
-                    else:
-                        pipe.set(key, value)
-                count = len(snapshots)
-                for step in steps:
-                    for op in step.ops:
-                        pipe.execute_command(*op)
-                        count += 1
-                results: list[Any] = pipe.execute(raise_on_error=False)
+                results = self._transaction(commands)
             except (redis.ConnectionError, redis.TimeoutError) as error:
+                self._drop_connection()
                 with self._cond:
                     self._healthy = False
                     self._retries += 1
@@ -215,17 +216,79 @@ class Writer:
                 logger.warning("storage write failed (%s); retrying in %.2fs", error, delay)
                 if closing and self._retries > 50:
                     logger.critical("storage unreachable at shutdown: %d steps lost", len(steps))
-                    return [error] * (len(snapshots) + sum(len(s.ops) for s in steps))
+                    return [error] * sum(len(s.ops) for s in steps)
                 time.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
                 continue
+            except Exception as error:  # a bug, not an outage: fail the round, keep writing
+                self._drop_connection()
+                logger.exception("storage round failed")
+                return [error] * sum(len(s.ops) for s in steps)
             with self._cond:
                 self._healthy = True
                 self._rounds += 1
                 self._step_count += len(steps)
-                self._commands += count
+                self._commands += len(commands)
                 self._last_round_ms = (time.perf_counter() - started) * 1000
-            return results[len(snapshots) :]
+            mine = results[len(snapshots) :]
+            if any(isinstance(r, ExecAbortError) for r in mine):
+                return self._without_refused(steps, snapshots, mine)
+            return mine
+
+    def _without_refused(
+        self, steps: Sequence[_Step], snapshots: Mapping[str, bytes | None], aborted: list[Any]
+    ) -> list[Any]:
+        """A round Redis aborted: the steps with a refused command fail with its error,
+        the others are written again without them."""
+        per_step, offset = [], 0
+        for step in steps:
+            per_step.append(aborted[offset : offset + len(step.ops)])
+            offset += len(step.ops)
+        refused = [any(not isinstance(r, ExecAbortError) for r in mine) for mine in per_step]
+        kept = [step for step, bad in zip(steps, refused, strict=True) if not bad]
+        again = iter(self._write(kept, snapshots) if kept or snapshots else [])
+        out: list[Any] = []
+        for step, bad, mine in zip(steps, refused, per_step, strict=True):
+            out.extend(mine if bad else [next(again) for _ in step.ops])
+        return out
+
+    def _transaction(self, commands: list[Op]) -> list[Any]:
+        """One MULTI/EXEC round trip: the whole round in one send, one reply per command
+        (an error reply in its place).  A command Redis refuses to queue aborts the
+        transaction: nothing is written, and that command's reply is its error while
+        every other command's is the abort."""
+        conn = self._connection()
+        packed = conn.pack_commands([("MULTI",), *commands, ("EXEC",)])
+        conn.send_packed_command([b"".join(packed)], check_health=False)
+        refused: dict[int, redis.ResponseError] = {}
+        for i in range(-1, len(commands)):  # MULTI's OK, then each command's QUEUED
+            try:
+                conn.read_response()
+            except redis.ResponseError as error:
+                refused[i] = error
+        try:
+            replies = conn.read_response()
+        except ExecAbortError as abort:
+            return [refused.get(i, abort) for i in range(len(commands))]
+        if not isinstance(replies, list) or len(replies) != len(commands):
+            self._drop_connection()
+            raise redis.ConnectionError(f"EXEC answered {replies!r:.80} for {len(commands)}")
+        callbacks = self._client.response_callbacks
+        return [
+            reply if isinstance(reply, Exception) or op[0] not in callbacks
+            else callbacks[op[0]](reply)
+            for op, reply in zip(commands, replies, strict=True)
+        ]  # fmt: skip
+
+    def _connection(self) -> Any:
+        """The writer's own connection, out of the pool for good (no check-out per round)."""
+        if self._conn is None:
+            self._conn = self._client.connection_pool.get_connection()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.disconnect()
 
     @staticmethod
     def _complete(steps: Sequence[_Step], results: list[Any]) -> None:

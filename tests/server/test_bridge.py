@@ -18,7 +18,15 @@ import pytest
 import trio
 import trio.testing
 
-from server.bridge import Askable, Bridge, EventSink, SinkStatistics, SlowConsumer, TrioFuture
+from server.bridge import (
+    Askable,
+    Bridge,
+    EventSink,
+    SinkStatistics,
+    SlowConsumer,
+    TrioFuture,
+    Waker,
+)
 
 
 class Echo(pykka.ThreadingActor):
@@ -386,3 +394,62 @@ def test_sink_limit_must_be_positive() -> None:
             Bridge.current().sink(limit=0)
 
     trio.run(make)
+
+
+# -- the waker ------------------------------------------------------------------------------
+
+
+class _CountingToken:
+    """A trio token that counts how often it was asked to wake the loop."""
+
+    def __init__(self, token: trio.lowlevel.TrioToken) -> None:
+        self.token = token
+        self.wakeups = 0
+
+    def run_sync_soon(self, fn: Any, *args: Any) -> None:
+        self.wakeups += 1
+        self.token.run_sync_soon(fn, *args)
+
+
+async def test_wake_ups_that_pile_up_while_trio_is_busy_cost_one_wake_up() -> None:
+    token = _CountingToken(trio.lowlevel.current_trio_token())
+    waker = Waker(token)  # type: ignore[arg-type]
+    ran: list[int] = []
+    calls = threading.Thread(target=lambda: [waker.call(lambda n=n: ran.append(n))
+                                             for n in range(100)])  # fmt: skip
+    calls.start()
+    calls.join()  # the loop is busy (in this task) while the thread calls
+    await trio.testing.wait_all_tasks_blocked()
+    assert ran == list(range(100))
+    assert token.wakeups == 1
+    waker.call(lambda: ran.append(100))  # a later call wakes the loop again
+    await trio.testing.wait_all_tasks_blocked()
+    assert ran[-1] == 100
+    assert token.wakeups == 2
+
+
+async def test_a_failing_wake_up_callback_is_logged_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    waker = Waker(trio.lowlevel.current_trio_token())
+    ran: list[str] = []
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    waker.call(lambda: ran.append("before"))
+    waker.call(boom)
+    waker.call(lambda: ran.append("after"))
+    await trio.testing.wait_all_tasks_blocked()
+    assert ran == ["before", "after"]
+    assert "wake-up callback failed" in caplog.text
+
+
+def test_a_waker_of_a_finished_run_says_so() -> None:
+    async def token() -> trio.lowlevel.TrioToken:
+        return trio.lowlevel.current_trio_token()
+
+    waker = Waker(trio.run(token))
+    for _ in range(2):  # the first call finds out, later ones know
+        with pytest.raises(trio.RunFinishedError):
+            waker.call(lambda: None)

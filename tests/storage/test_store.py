@@ -186,6 +186,36 @@ def test_a_failed_command_fails_only_its_own_step(redis_url: str) -> None:
         client.close()
 
 
+def test_a_command_redis_refuses_fails_its_step_and_the_round_is_written_without_it(
+    redis_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    gate = threading.Event()
+    writer = Writer(client)
+    good, bad = _Done(), _Done()
+    try:
+        # hold the writer in a round so that the next steps share one transaction
+        writer.commit([("SET", "first", 1)], done=_Blocking(gate))
+        writer.commit([("RPUSH", "kept", "a")], {"snap": b"s"}, done=good)
+        writer.commit([("SET", "wrong-arity")], done=bad)  # refused when queued: aborts EXEC
+        writer.commit([("RPUSH", "kept", "b")])
+        gate.set()
+        assert writer.flush()
+        assert good.get() == [1]
+        with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+            bad.get()
+        assert client.lrange("kept", 0, -1) == [b"a", b"b"]
+        assert client.get("snap") == b"s"
+        assert writer.stats().healthy
+        writer.commit([("SET", "after", 1)])  # the writer lives on
+        assert writer.flush()
+        assert client.get("after") == b"1"
+    finally:
+        gate.set()
+        writer.close()
+        client.close()
+
+
 def test_the_writer_keeps_steps_while_the_server_is_down(redis_factory: Any, tmp_path: Any) -> None:
     server = redis_factory(tmp_path / "data")
     client = redis.Redis.from_url(server.url)
