@@ -107,8 +107,13 @@ class Storage:
         self.url = url
         self.keys = Keys(prefix)
         self.client = client if client is not None else redis.Redis.from_url(url)
-        # the writer's own connection: its round trips never queue behind reads
-        self._write_client = redis.Redis.from_url(url) if client is None else client
+        # the writer's own connection: its round trips never queue behind reads; it
+        # blocks without a time-out (a round is never cut off and sent again half-applied;
+        # a stalled round shows as ``healthy`` false), and each call is one system call
+        tcp = {"socket_keepalive": True} if url.startswith(("redis:", "rediss:")) else {}
+        self._write_client = (
+            redis.Redis.from_url(url, socket_timeout=None, **tcp) if client is None else client
+        )
         self.writer = Writer(self._write_client)
         self._id_lock = threading.Lock()
         self._id_blocks: dict[str, tuple[int, int]] = {}  # counter -> (next, end)

@@ -89,6 +89,7 @@ class Writer:
         retry_initial_s: float = 0.05,
         retry_max_s: float = 2.0,
         name: str = "switchboard-writer",
+        stall_s: float = 5.0,
     ) -> None:
         self._client = client
         self._max_steps = max_steps
@@ -108,6 +109,8 @@ class Writer:
         self._retries = 0
         self._last_round_ms = 0.0
         self._conn: Any = None
+        self._stall_s = stall_s
+        self._round_started: float | None = None
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
@@ -161,7 +164,11 @@ class Writer:
 
     @property
     def healthy(self) -> bool:
-        return self._healthy
+        """False after a failed round until one succeeds, and while a round has waited
+        on Redis longer than ``stall_s``."""
+        started = self._round_started
+        stalled = started is not None and time.monotonic() - started > self._stall_s
+        return self._healthy and not stalled
 
     def stats(self) -> WriterStats:
         with self._cond:
@@ -172,7 +179,7 @@ class Writer:
                 retries=self._retries,
                 pending_steps=len(self._steps),
                 last_round_ms=self._last_round_ms,
-                healthy=self._healthy,
+                healthy=self.healthy,
             )
 
     # -- the writer thread ---------------------------------------------------------------
@@ -205,6 +212,7 @@ class Writer:
             commands.extend(step.ops)
         while True:
             started = time.perf_counter()
+            self._round_started = time.monotonic()
             try:
                 results = self._transaction(commands)
             except (redis.ConnectionError, redis.TimeoutError) as error:
@@ -224,6 +232,8 @@ class Writer:
                 self._drop_connection()
                 logger.exception("storage round failed")
                 return [error] * sum(len(s.ops) for s in steps)
+            finally:
+                self._round_started = None
             with self._cond:
                 self._healthy = True
                 self._rounds += 1

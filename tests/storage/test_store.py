@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -214,6 +216,29 @@ def test_a_command_redis_refuses_fails_its_step_and_the_round_is_written_without
         gate.set()
         writer.close()
         client.close()
+
+
+def test_a_stalled_server_shows_as_unhealthy_and_the_round_lands_once(
+    redis_factory: Any, tmp_path: Any
+) -> None:
+    server = redis_factory(tmp_path / "data")
+    storage = Storage(server.url)  # the writer's connection waits without a time-out
+    writer = Writer(storage._write_client, stall_s=0.2)
+    try:
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            writer.commit([("RPUSH", "once", "x")])
+            assert not writer.flush(timeout=0.5)
+            assert not writer.healthy  # the round waits on a server that does not answer
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        assert writer.flush()
+        assert writer.healthy
+        assert storage.client.lrange("once", 0, -1) == [b"x"]  # not cut off and sent again
+    finally:
+        writer.close()
+        storage.close()
 
 
 def test_the_writer_keeps_steps_while_the_server_is_down(redis_factory: Any, tmp_path: Any) -> None:
