@@ -144,14 +144,15 @@ class TrioFuture(pykka.Future[T]):
                 token = trio.lowlevel.current_trio_token()
         self._token = token
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._done = False
+        self._blocked: threading.Event | None = None  # for get() from a thread, made on demand
         self._value: Any = None
         self._error: BaseException | None = None
         self._waiters = 0
         self._ready: trio.Event | None = None
 
     def __repr__(self) -> str:
-        state = "done" if self._done.is_set() else "pending"
+        state = "done" if self._done else "pending"
         return f"<TrioFuture {state}>"
 
     # ------------------------------------------------------------ actor thread side
@@ -171,10 +172,12 @@ class TrioFuture(pykka.Future[T]):
 
     def _complete(self, value: Any, error: BaseException | None) -> None:
         with self._lock:
-            if self._done.is_set() or self._get_hook is not None:
+            if self._done or self._get_hook is not None:
                 raise queue.Full  # as pykka.ThreadingFuture: a future is set once
             self._value, self._error = value, error
-            self._done.set()
+            self._done = True
+            if self._blocked is not None:
+                self._blocked.set()
             token = self._token if self._waiters > 0 else None
         if token is not None:
             with contextlib.suppress(trio.RunFinishedError):  # nobody is left to wake
@@ -202,7 +205,7 @@ class TrioFuture(pykka.Future[T]):
         with trio.fail_after(math.inf if timeout is None else timeout):
             with self._lock:
                 ready = None
-                if not self._done.is_set():
+                if not self._done:
                     self._token = trio.lowlevel.current_trio_token()  # wake this run
                     self._waiters += 1
                     ready = self._ready = self._ready or trio.Event()
@@ -225,13 +228,20 @@ class TrioFuture(pykka.Future[T]):
         """Block until the outcome is set (never call this from the trio thread)."""
         if self._get_hook is not None:
             return super().get(timeout=timeout)
-        if not self._done.wait(timeout):
+        with self._lock:
+            if self._done:
+                blocked = None
+            else:
+                if self._blocked is None:
+                    self._blocked = threading.Event()
+                blocked = self._blocked
+        if blocked is not None and not blocked.wait(timeout):
             raise pykka.Timeout(f"{timeout} seconds")
         return self._outcome()
 
     def done(self) -> bool:
         """Whether the actor has set a value or an exception."""
-        return self._done.is_set()
+        return self._done
 
     def _outcome(self) -> T:
         if self._error is not None:

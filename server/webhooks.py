@@ -68,6 +68,18 @@ WEBHOOK_MESSAGES = prometheus_client.Counter(
     "Customer messages taken in by webhooks (repeats excluded)",
     ["channel"],
 )
+_COUNTERS: dict[tuple[Any, ...], Any] = {}
+
+
+def _counted(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once (the webhook path counts every call)."""
+    key = (metric, *labels)
+    child = _COUNTERS.get(key)
+    if child is None:
+        child = _COUNTERS[key] = metric.labels(*labels)
+    return child
+
+
 ACCEPT_SECONDS = prometheus_client.Histogram(
     "switchboard_storage_accept_seconds",
     "Time from a webhook's parse to its durable write",
@@ -249,7 +261,7 @@ class Ingress:
                     await self.record_receipts(channel, account, parsed.receipts)
                 if parsed.calls:
                     await self.record_calls(account, parsed.calls)
-        WEBHOOK_MESSAGES.labels(channel.value).inc(len(fresh))
+        _counted(WEBHOOK_MESSAGES, channel.value).inc(len(fresh))
         if parsed.answer is not None:
             return dict(parsed.answer)
         duplicates = len(parsed.messages) - len(fresh)
@@ -383,7 +395,7 @@ class Ingress:
             outcome = rejected.code
             return rejected.status, _error_body(rejected.code, rejected.message)
         finally:
-            WEBHOOKS.labels(_known(channel_name), outcome).inc()
+            _counted(WEBHOOKS, _known(channel_name), outcome).inc()
 
     def verify(self, channel_name: str, account_id: str) -> Response:
         channel, account = self.find(channel_name, account_id)
