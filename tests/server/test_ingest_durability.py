@@ -22,6 +22,7 @@ from server import webhooks
 from server.webhooks import Ingress, WebhookRejected
 from storage.store import Storage
 from switchboard.config import Config, ServerConfig
+from tests.support.writer import Holding
 
 
 class _Routing:
@@ -30,19 +31,6 @@ class _Routing:
 
     def deliver(self, message: Inbound) -> None:
         self.delivered.append(message)
-
-
-class _Gate:
-    """A completion that holds the writer thread until the gate opens."""
-
-    def __init__(self, gate: threading.Event) -> None:
-        self.gate = gate
-
-    def set(self, value: Any = None) -> None:
-        self.gate.wait(10)
-
-    def set_exception(self, exc_info: Any = None) -> None:
-        self.gate.wait(10)
 
 
 def _message(pid: str) -> Inbound:
@@ -76,7 +64,7 @@ async def test_a_write_that_lands_after_the_503_is_still_routed(
 ) -> None:
     ingress, routing, storage, gate = setup
     monkeypatch.setattr(webhooks, "_DURABLE_TIMEOUT_S", 0.05)
-    storage.writer.commit([("SET", "hold", 1)], done=_Gate(gate))
+    storage.writer.commit([("SET", "hold", 1)], done=Holding(gate))
     with pytest.raises(WebhookRejected) as rejected:
         await ingress.accept([_message("wamid.late")])
     assert rejected.value.status == 503
@@ -93,7 +81,7 @@ async def test_a_write_that_lands_after_the_503_is_still_routed(
 
 async def test_a_provider_that_hangs_up_mid_write_does_not_cut_off_routing(setup: Any) -> None:
     ingress, routing, storage, gate = setup
-    storage.writer.commit([("SET", "hold", 1)], done=_Gate(gate))
+    storage.writer.commit([("SET", "hold", 1)], done=Holding(gate))
     with trio.move_on_after(0.05) as scope:
         await ingress.accept([_message("wamid.gone"), _message("wamid.gone.2")])
     assert scope.cancelled_caught

@@ -28,6 +28,7 @@ from storage import codec
 from storage.codec import CodecError, decode, encode
 from storage.store import AcceptResult, Storage
 from storage.writer import MISSING, Writer
+from tests.support.writer import Holding
 
 
 @pytest.fixture
@@ -148,7 +149,7 @@ def test_a_reader_sees_the_newest_snapshot_before_it_is_written(redis_url: str) 
     writer = Writer(client)
     try:
         # hold the writer thread inside a round so the next snapshot stays pending
-        writer.commit([], {"k": b"old"}, done=_Blocking(gate))
+        writer.commit([], {"k": b"old"}, done=Holding(gate))
         writer.commit([], {"k": b"new"})
         assert writer.pending("k") in (b"new", MISSING)
         gate.set()
@@ -159,17 +160,6 @@ def test_a_reader_sees_the_newest_snapshot_before_it_is_written(redis_url: str) 
         gate.set()
         writer.close()
         client.close()
-
-
-class _Blocking:
-    def __init__(self, gate: threading.Event) -> None:
-        self.gate = gate
-
-    def set(self, value: Any = None) -> None:
-        self.gate.wait(5)
-
-    def set_exception(self, exc_info: Any = None) -> None:
-        self.gate.wait(5)
 
 
 def test_a_failed_command_fails_only_its_own_step(redis_url: str) -> None:
@@ -197,7 +187,7 @@ def test_a_command_redis_refuses_fails_its_step_and_the_round_is_written_without
     good, bad = _Done(), _Done()
     try:
         # hold the writer in a round so that the next steps share one transaction
-        writer.commit([("SET", "first", 1)], done=_Blocking(gate))
+        writer.commit([("SET", "first", 1)], done=Holding(gate))
         writer.commit([("RPUSH", "kept", "a")], {"snap": b"s"}, done=good)
         writer.commit([("SET", "wrong-arity")], done=bad)  # refused when queued: aborts EXEC
         writer.commit([("RPUSH", "kept", "b")])
