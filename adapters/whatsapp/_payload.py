@@ -22,7 +22,7 @@ class Obj:
     __slots__ = ("_data", "path")
 
     def __init__(self, data: object, path: str) -> None:
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: the usual, fast
             raise WebhookError(f"{path or 'body'}: expected an object")
         self._data: Mapping[str, Any] = data
         self.path = path
@@ -43,15 +43,18 @@ class Obj:
         return self._data.get(key)
 
     def text(self, key: str) -> str:
-        if not self.has(key):
+        value = self._data.get(key)
+        if value is None:
             raise self.missing(key)
-        value = self._data[key]
-        if not isinstance(value, str):
+        if type(value) is not str:
             raise self.wrong(key, "a string")
         return value
 
     def opt_text(self, key: str) -> str | None:
-        return self.text(key) if self.has(key) else None
+        value = self._data.get(key)
+        if value is not None and type(value) is not str:
+            raise self.wrong(key, "a string")
+        return value
 
     def flag(self, key: str) -> bool:
         value = self._data.get(key)
@@ -109,19 +112,21 @@ class Obj:
         return self.epoch(key) if self.has(key) else None
 
     def obj(self, key: str) -> Obj:
-        if not self.has(key):
+        value = self._data.get(key)
+        if value is None:
             raise self.missing(key)
-        return Obj(self._data[key], self.at(key))
+        return Obj(value, self.at(key))
 
     def opt_obj(self, key: str) -> Obj | None:
-        return self.obj(key) if self.has(key) else None
+        value = self._data.get(key)
+        return None if value is None else Obj(value, self.at(key))
 
     def objects(self, key: str, *, required: bool = False) -> list[Obj]:
-        if not self.has(key):
+        value = self._data.get(key)
+        if value is None:
             if required:
                 raise self.missing(key)
             return []
-        value = self._data[key]
         if not isinstance(value, list):
             raise self.wrong(key, "a list")
         return [Obj(item, f"{self.at(key)}[{i}]") for i, item in enumerate(value)]
