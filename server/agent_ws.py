@@ -77,6 +77,11 @@ def bearer_token() -> str | None:
     return websocket.args.get("token") or None
 
 
+#: compact UTF-8 JSON; one encoder for every frame (``json.dumps`` with options builds one
+#: per call)
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class Frames:
     """Decodes client frames and encodes replies in the form the client last used."""
 
@@ -98,7 +103,7 @@ class Frames:
         if self.binary:
             packed: bytes = msgpack.packb(value, use_bin_type=True)
             return packed
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _JSON.encode(value)
 
     def _form(self) -> str:
         return "msgpack" if self.binary else "JSON"
